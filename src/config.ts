@@ -1,0 +1,55 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** Every setting has a default: `npm start` needs no env file. */
+const schema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    DATABASE_URL: z
+      .string()
+      .default(`file:${path.resolve("data", "gateway.db")}`)
+      .refine((url) => /^(file:|postgres(ql)?:\/\/)/.test(url), {
+        message: "must start with file: (SQLite) or postgresql:// (PostgreSQL)",
+      }),
+    REDIS_URL: z
+      .string()
+      .optional()
+      .refine((url) => url === undefined || /^rediss?:\/\//.test(url), { message: "must start with redis:// or rediss://" }),
+    /** Prefix of every Redis channel, so deployments (or test runs) can share one Redis. */
+    REDIS_PREFIX: z.string().min(1).max(100).default("subaccounts-gateway:"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** How often the server purges sub-accounts past their grace period. */
+    PURGE_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(3_600_000),
+    /** Largest request body accepted, in bytes. */
+    MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_048_576),
+    /** The simulated carrier's delay between queued, sent and delivered. */
+    DELIVERY_STEP_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+    /** A JSON price table replacing the built-in one (src/domain/prices.json). */
+    PRICES_FILE: z.string().min(1).optional(),
+    /** Create a demo team on first start against an empty database (never in production). */
+    DEMO_TEAM: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  })
+  .strict();
+
+export type Config = z.infer<typeof schema>;
+
+const KNOWN = Object.keys(schema.shape) as (keyof Config)[];
+
+export class ConfigError extends Error {}
+
+/** Reads the known variables from `env`; a malformed value stops the start with a clear message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const picked: Record<string, string> = {};
+  for (const name of KNOWN) {
+    const value = env[name];
+    if (value !== undefined && value !== "") picked[name] = value;
+  }
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

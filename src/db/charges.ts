@@ -1,0 +1,81 @@
+import type { Channel } from "../domain/channels.ts";
+
+/** Everything the charge rule needs, decided before the transaction starts. */
+export interface ChargeAttempt {
+  teamId: string;
+  accountId: string;
+  apiKeyId: string;
+  /** Cents, > 0 (test-mode messages are priced too but never charged). */
+  cost: bigint;
+  isTestMode: boolean;
+  now: Date;
+  ledgerEntryId: string;
+  message: {
+    id: string;
+    to: string;
+    channel: Channel;
+    text: string;
+    segments: number;
+    idempotencyKey: string | null;
+    /** JSON text or null. */
+    metadata: string | null;
+  };
+}
+
+/** A committed charge, as subscribers see it. */
+export interface CommittedCharge {
+  teamId: string;
+  accountId: string;
+  accountKind: "main" | "sub";
+  messageId: string;
+  amount: bigint;
+  totalSpentAfter: bigint;
+  creditLimit: bigint | null;
+  balanceAfter: bigint;
+  /** The account's gapless charge sequence number (1 for its first charge). */
+  sequence: number;
+  chargedAt: Date;
+}
+
+export type RejectionCode = "credit_limit_exceeded" | "insufficient_balance" | "account_inactive";
+
+export interface ChargeSnapshot {
+  totalSpent: bigint;
+  creditLimit: bigint | null;
+  balance: bigint;
+}
+
+export type ChargeResult =
+  /** The message is stored; `charge` is null for test mode (priced, not charged). */
+  | { kind: "stored"; messageId: string; charge: CommittedCharge | null }
+  /** The idempotency key was used before by this account: the original message, nothing charged. */
+  | { kind: "duplicate"; messageId: string }
+  | { kind: "rejected"; code: RejectionCode; snapshot: ChargeSnapshot };
+
+/**
+ * The charge rule of DESIGN.md section 2, atomic on its database: a live
+ * message is stored and charged if and only if the account is active, within
+ * its credit limit, and the team balance covers the cost; otherwise nothing
+ * changes. `onCommitted` runs right after the commit, before any other charge
+ * of this store can commit, so in-process events leave in commit order.
+ */
+export interface ChargeStore {
+  charge(attempt: ChargeAttempt, onCommitted: (charge: CommittedCharge) => void): Promise<ChargeResult>;
+  /** Moves a message's delivery status forward only (queued, sent, delivered; or failed). */
+  advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void>;
+  /** Records that a key was used, at most once per `resolutionMs`. */
+  touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class ChargeRejected extends Error {
+  constructor(readonly code: RejectionCode) {
+    super(code);
+  }
+}
+
+export class DuplicateIdempotencyKey extends Error {
+  constructor(readonly messageId: string) {
+    super("duplicate idempotency key");
+  }
+}

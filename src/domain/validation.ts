@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { invalidRequest } from "./errors.ts";
+import { MAX_CENTS } from "./money.ts";
+
+/** Explicit limits on every input (DESIGN.md sections 2 and 8). */
+export const LIMITS = {
+  nameMaxChars: 200,
+  externalIdMaxChars: 255,
+  metadataMaxBytes: 16 * 1024,
+  idMaxChars: 64,
+  pageMaxSize: 100,
+  pageDefaultSize: 20,
+  apiKeyNameMaxChars: 100,
+} as const;
+
+export const idSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(LIMITS.idMaxChars, `must be at most ${LIMITS.idMaxChars} characters`)
+  .regex(/^[A-Za-z0-9_-]+$/, "must contain only letters, digits, '_' and '-'");
+
+export const nameSchema = z
+  .string()
+  .transform((value) => value.trim())
+  .pipe(
+    z
+      .string()
+      .min(1, "must not be empty or only spaces")
+      .max(LIMITS.nameMaxChars, `must be at most ${LIMITS.nameMaxChars} characters after trimming`),
+  );
+
+export const externalIdSchema = z
+  .string()
+  .transform((value) => value.trim())
+  .pipe(
+    z
+      .string()
+      .min(1, "must not be empty; send null to clear it")
+      .max(LIMITS.externalIdMaxChars, `must be at most ${LIMITS.externalIdMaxChars} characters`),
+  );
+
+export const centsSchema = z
+  .number({ invalid_type_error: "must be an integer number of cents" })
+  .int("must be an integer number of cents")
+  .min(0, "must be >= 0")
+  .max(Number(MAX_CENTS), `must be at most ${MAX_CENTS}`);
+
+export const metadataSchema = z
+  .record(z.unknown(), { invalid_type_error: "must be a JSON object" })
+  .refine((value) => !Array.isArray(value), "must be a JSON object, not an array")
+  .refine(
+    (value) => Buffer.byteLength(JSON.stringify(value), "utf8") <= LIMITS.metadataMaxBytes,
+    `must be at most ${LIMITS.metadataMaxBytes} bytes as JSON`,
+  );
+
+export const accountStatusSchema = z.enum(["active", "inactive"], {
+  errorMap: () => ({ message: "must be 'active' or 'inactive'" }),
+});
+export const keyEnvironmentSchema = z.enum(["live", "test"], {
+  errorMap: () => ({ message: "must be 'live' or 'test'" }),
+});
+
+export const apiKeyNameSchema = z
+  .string()
+  .transform((value) => value.trim())
+  .pipe(z.string().min(1, "must not be empty").max(LIMITS.apiKeyNameMaxChars, `must be at most ${LIMITS.apiKeyNameMaxChars} characters`));
+
+export const pageSizeSchema = z
+  .number()
+  .int("must be an integer")
+  .min(1, "must be at least 1")
+  .max(LIMITS.pageMaxSize, `must be at most ${LIMITS.pageMaxSize}`);
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/**
+ * Parses `input` or throws `invalid_request` whose details name every field at
+ * fault. Nothing is written before this passes.
+ */
+export function parseInput<S extends z.ZodTypeAny>(schema: S, input: unknown, fieldPrefix = ""): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues: FieldIssue[] = result.error.issues.map((issue) => ({
+    field: [fieldPrefix, ...issue.path.map(String)].filter(Boolean).join("."),
+    message: issue.code === "unrecognized_keys" ? `unknown field(s): ${issue.keys.join(", ")}` : issue.message,
+  }));
+  const first = issues[0]!;
+  const summary = first.field ? `Invalid ${first.field}: ${first.message}` : `Invalid input: ${first.message}`;
+  throw invalidRequest(issues.length > 1 ? `${summary} (and ${issues.length - 1} more)` : summary, {
+    field: first.field,
+    issues,
+  });
+}

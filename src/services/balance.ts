@@ -1,0 +1,62 @@
+import { notFound } from "../domain/errors.ts";
+import type { AccountsService } from "./accounts.ts";
+import { requireActor, requireMainKey } from "./auth.ts";
+import type { Actor, ServiceDeps } from "./deps.ts";
+
+export interface BalanceView {
+  /** The team's shared balance, cents. */
+  balance: bigint;
+  currency: string;
+  isSubAccount: boolean;
+  totalSpent: bigint | null;
+  creditLimit: bigint | null;
+  /** creditLimit - totalSpent, never below 0; null without a limit or for the main account. */
+  remainingCredit: bigint | null;
+}
+
+export function mainBalanceView(team: { balance: bigint; currency: string }): BalanceView {
+  return { balance: team.balance, currency: team.currency, isSubAccount: false, totalSpent: null, creditLimit: null, remainingCredit: null };
+}
+
+export function subAccountBalanceView(
+  team: { balance: bigint; currency: string },
+  account: { totalSpent: bigint; creditLimit: bigint | null },
+): BalanceView {
+  const remaining = account.creditLimit === null ? null : account.creditLimit - account.totalSpent;
+  return {
+    balance: team.balance,
+    currency: team.currency,
+    isSubAccount: true,
+    totalSpent: account.totalSpent,
+    creditLimit: account.creditLimit,
+    remainingCredit: remaining === null ? null : remaining > 0n ? remaining : 0n,
+  };
+}
+
+const accountBalanceSelect = { totalSpent: true, creditLimit: true, team: { select: { balance: true, currency: true } } } as const;
+
+export function createBalanceService(deps: ServiceDeps, accounts: AccountsService) {
+  const { prisma } = deps;
+  return {
+    /** The caller's own view: the team for a main key, the team plus its own spending for a sub-account key. */
+    async forActor(actorOrNull: Actor | null): Promise<BalanceView> {
+      const actor = requireActor(actorOrNull);
+      if (actor.kind === "main") {
+        const team = await prisma.team.findUniqueOrThrow({ where: { id: actor.teamId }, select: { balance: true, currency: true } });
+        return mainBalanceView(team);
+      }
+      const account = await prisma.account.findUniqueOrThrow({ where: { id: actor.accountId }, select: accountBalanceSelect });
+      return subAccountBalanceView(account.team, account);
+    },
+
+    /** A main key reading one of its sub-accounts' views. */
+    async forSubAccount(actorOrNull: Actor | null, id: string): Promise<BalanceView> {
+      const actor = requireMainKey(actorOrNull);
+      const account = await prisma.account.findUnique({ where: accounts.subAccountWhere(actor, id), select: accountBalanceSelect });
+      if (!account) throw notFound("Sub-account", id);
+      return subAccountBalanceView(account.team, account);
+    },
+  };
+}
+
+export type BalanceService = ReturnType<typeof createBalanceService>;

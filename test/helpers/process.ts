@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The project root (where package.json is). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** tsx, as `npm start` and `npm run admin` run it. */
+export const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+
+/** The environment of a child process: this one's, minus the gateway's own variables, plus `overrides`. */
+export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["NODE_ENV", "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "PURGE_INTERVAL_MS", "MAX_BODY_BYTES", "DEMO_TEAM"]) {
+    delete env[name];
+  }
+  return { ...env, ...overrides };
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A child process we started, with its output so far. */
+export class Child {
+  readonly process: ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<Finished>;
+
+  constructor(command: string, args: string[], env: NodeJS.ProcessEnv) {
+    // detached: its own process group, so stop() also ends the node process tsx starts.
+    this.process = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve, reject) => {
+      this.process.once("error", reject);
+      this.process.once("close", (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+    });
+  }
+
+  get running(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.process.pid!, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Waits for the process to exit on its own, at most `timeoutMs`; kills it if it does not. */
+  async waitForExit(timeoutMs: number): Promise<Finished> {
+    const timedOut = Symbol("timeout");
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      this.exited,
+      new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    if (result === timedOut) {
+      await this.stop();
+      throw new Error(`process did not exit within ${timeoutMs} ms.\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+    }
+    return result;
+  }
+
+  /** SIGTERM to its process group, then SIGKILL if it has not exited after 5 s. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.signalGroup("SIGTERM");
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 5_000))),
+    ]).finally(() => clearTimeout(timer));
+    if (!exited) {
+      this.signalGroup("SIGKILL");
+      await this.exited;
+    }
+  }
+}
+
+/** Runs a command to completion (killed and failed after `timeoutMs`). */
+export async function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Finished> {
+  return new Child(command, args, env).waitForExit(timeoutMs);
+}
+
+/** A TCP port free at the time of asking. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` every 100 ms until it returns a value other than undefined; fails after `timeoutMs`. */
+export async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ""}`);
+}

@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGateway, type TestGateway } from "./helpers/gateway.ts";
+import { SEND, SPEND } from "./helpers/storm.ts";
+import { subscribeSse, subscribeWs } from "./helpers/subscriptions.ts";
+
+const CREATE = `mutation($input: CreateSubAccountInput!) { createSubAccount(input: $input) { apiKey subAccount { id } } }`;
+/** DESIGN.md: a revoked or suspended key's open subscriptions end with an error within one second. */
+const END_WITHIN_MS = 1000;
+
+function endsWithin(ended: Promise<void>, ms: number): Promise<boolean> {
+  return Promise.race([ended.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
+}
+
+describe("spendUpdated subscriptions", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway();
+  });
+  afterAll(async () => gw.close());
+
+  async function team() {
+    const { mainKey } = await gw.createTeam({ balance: 10_000 });
+    const make = async (name: string) => {
+      const created = await gw.gql(CREATE, { input: { name, creditLimit: 10 } }, mainKey);
+      return { id: created.data.createSubAccount.subAccount.id as string, key: created.data.createSubAccount.apiKey as string };
+    };
+    return { mainKey, a: await make("A"), b: await make("B") };
+  }
+
+  it("delivers the documented fields after each charge", async () => {
+    const { mainKey, a } = await team();
+    const ws = await subscribeWs(gw.url, mainKey, SPEND, { id: a.id });
+    const sent = await gw.gql(SEND, { input: { to: "+447700900123", text: "hello" } }, a.key);
+    const [event] = await ws.waitFor(1);
+    expect(event.spendUpdated).toMatchObject({
+      subAccount: { id: a.id, totalSpent: 4, creditLimit: 10, status: "ACTIVE" },
+      amount: 4,
+      messageId: sent.data.sendMessage.id,
+      teamBalance: 10_000 - 4,
+      remainingCredit: 6,
+      limitReached: false,
+      sequence: 1,
+    });
+    expect(new Date(event.spendUpdated.chargedAt).getTime()).not.toBeNaN();
+    await gw.gql(SEND, { input: { to: "+447700900123", text: "again" } }, a.key);
+    await gw.gql(SEND, { input: { to: "+14155550100", text: "a" } }, a.key);
+    await gw.gql(SEND, { input: { to: "+14155550100", text: "b" } }, a.key);
+    const events = await ws.waitFor(4);
+    expect(events[3].spendUpdated).toMatchObject({ remainingCredit: 0, limitReached: true, sequence: 4 });
+    ws.close();
+  });
+
+  it("a main key can follow one sub-account; a sub-account key only its own", async () => {
+    const { mainKey, a, b } = await team();
+    const mainOnB = await subscribeWs(gw.url, mainKey, SPEND, { id: b.id });
+    const ownA = await subscribeSse(gw.url, a.key, SPEND);
+    await gw.gql(SEND, { input: { to: "+14155550100", text: "from a" } }, a.key);
+    await gw.gql(SEND, { input: { to: "+14155550100", text: "from b" } }, b.key);
+    const [bEvent] = await mainOnB.waitFor(1);
+    const [aEvent] = await ownA.waitFor(1);
+    expect(bEvent.spendUpdated.subAccount.id).toBe(b.id);
+    expect(aEvent.spendUpdated.subAccount.id).toBe(a.id);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(mainOnB.events).toHaveLength(1);
+    expect(ownA.events).toHaveLength(1);
+    mainOnB.close();
+    ownA.close();
+  });
+
+  it("a sub-account key cannot subscribe to another sub-account's spend, over either transport", async () => {
+    const { a, b } = await team();
+    const ws = await subscribeWs(gw.url, a.key, SPEND, { id: b.id });
+    await ws.ended;
+    expect(ws.errors.map((e) => e.extensions?.code)).toEqual(["forbidden"]);
+    const sse = await subscribeSse(gw.url, a.key, SPEND, { id: b.id });
+    await sse.ended;
+    expect(sse.errors.map((e) => e.extensions?.code)).toEqual(["forbidden"]);
+    expect([...ws.events, ...sse.events]).toEqual([]);
+  });
+
+  it("another team's sub-account is not_found for a main key; no key or a bad key is unauthorized", async () => {
+    const first = await team();
+    const second = await team();
+    const ws = await subscribeWs(gw.url, second.mainKey, SPEND, { id: first.a.id });
+    await ws.ended;
+    expect(ws.errors.map((e) => e.extensions?.code)).toEqual(["not_found"]);
+    const bad = await subscribeWs(gw.url, "zv_live_sub_" + "x".repeat(40), SPEND);
+    await bad.ended;
+    expect(bad.errors.map((e) => e.extensions?.code)).toEqual(["unauthorized"]);
+    const sse = await subscribeSse(gw.url, "zv_live_" + "y".repeat(40), SPEND);
+    expect(sse.status).toBe(401);
+  });
+
+  it("revoking a key ends its open subscriptions with an error within one second, on both transports", async () => {
+    const { mainKey, a } = await team();
+    const created = await gw.gql(
+      `mutation($id: ID!) { createSubAccountApiKey(subAccountId: $id, input: { name: "dashboard" }) { key apiKey { id } } }`,
+      { id: a.id },
+      mainKey,
+    );
+    const { key, apiKey } = created.data.createSubAccountApiKey;
+    const ws = await subscribeWs(gw.url, key, SPEND);
+    const sse = await subscribeSse(gw.url, key, SPEND);
+    const untouched = await subscribeWs(gw.url, a.key, SPEND);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await gw.gql(`mutation($s: ID!, $k: ID!) { revokeSubAccountApiKey(subAccountId: $s, apiKeyId: $k) { revokedAt } }`, { s: a.id, k: apiKey.id }, mainKey);
+    expect(await endsWithin(ws.ended, END_WITHIN_MS)).toBe(true);
+    expect(await endsWithin(sse.ended, END_WITHIN_MS)).toBe(true);
+    expect(ws.errors.map((e) => e.extensions?.code)).toEqual(["unauthorized"]);
+    expect(sse.errors.map((e) => e.extensions?.code)).toEqual(["unauthorized"]);
+    // The account's other key keeps its subscription.
+    expect(untouched.isEnded()).toBe(false);
+    await gw.gql(SEND, { input: { to: "+14155550100", text: "still here" } }, a.key);
+    await untouched.waitFor(1);
+    untouched.close();
+  });
+
+  it("suspending or deactivating a sub-account ends its keys' subscriptions; the main key's stays open", async () => {
+    const { mainKey, a, b } = await team();
+    const aStream = await subscribeWs(gw.url, a.key, SPEND);
+    const bStream = await subscribeSse(gw.url, b.key, SPEND);
+    const mainStream = await subscribeWs(gw.url, mainKey, SPEND);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await gw.gql(`mutation($id: ID!) { updateSubAccount(id: $id, input: { status: INACTIVE }) { status } }`, { id: a.id }, mainKey);
+    await gw.gql(`mutation($id: ID!) { deactivateSubAccount(id: $id) { keysRevoked } }`, { id: b.id }, mainKey);
+    expect(await endsWithin(aStream.ended, END_WITHIN_MS)).toBe(true);
+    expect(await endsWithin(bStream.ended, END_WITHIN_MS)).toBe(true);
+    expect(aStream.errors.map((e) => e.extensions?.code)).toEqual(["unauthorized"]);
+    expect(bStream.errors.map((e) => e.extensions?.code)).toEqual(["unauthorized"]);
+    expect(mainStream.isEnded()).toBe(false);
+    mainStream.close();
+  });
+});

@@ -1,0 +1,274 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onlyError, startGateway, type GraphQLResponse, type TestGateway } from "./helpers/gateway.ts";
+
+/**
+ * Every bad input is refused over real HTTP with 400 invalid_request naming the
+ * field at fault (extensions.details.field), and leaves the database exactly as
+ * it was. No response leaks a stack trace, SQL or the ORM.
+ */
+
+const CREATE = `mutation Create($input: CreateSubAccountInput!) {
+  createSubAccount(input: $input) { apiKey subAccount { id name externalId creditLimit metadata } }
+}`;
+const UPDATE = `mutation Update($id: ID!, $input: UpdateSubAccountInput!) {
+  updateSubAccount(id: $id, input: $input) { id name externalId status creditLimit metadata }
+}`;
+const GET = `query Get($id: ID!) { subAccount(id: $id) { id name } }`;
+const BALANCE_OF = `query BalanceOf($id: ID!) { subAccountBalance(id: $id) { balance totalSpent } }`;
+const DEACTIVATE = `mutation Deactivate($id: ID!) { deactivateSubAccount(id: $id) { keysRevoked } }`;
+const REVOKE = `mutation Revoke($subAccountId: ID!, $apiKeyId: ID!) {
+  revokeSubAccountApiKey(subAccountId: $subAccountId, apiKeyId: $apiKeyId) { id revokedAt }
+}`;
+const CREATE_KEY = `mutation CreateKey($subAccountId: ID!) { createSubAccountApiKey(subAccountId: $subAccountId) { key } }`;
+
+const OVER_16KB = { blob: "x".repeat(16 * 1024) };
+/** JSON.stringify({ blob: "..." }) is the string plus 11 bytes: exactly 16384 bytes. */
+const EXACTLY_16KB = { blob: "x".repeat(16 * 1024 - 11) };
+
+/** The create-time bad values: [what, input, the field named in details]. */
+const BAD_CREATE: [string, Record<string, unknown>, string][] = [
+  ["an empty name", { name: "" }, "input.name"],
+  ["a name of spaces only", { name: "   " }, "input.name"],
+  ["a name of 201 characters after trimming", { name: `  ${"n".repeat(201)}  ` }, "input.name"],
+  ["no name at all", {}, "input.name"],
+  ["an externalId of 256 characters", { name: "Client", externalId: "e".repeat(256) }, "input.externalId"],
+  ["a negative creditLimit", { name: "Client", creditLimit: -1 }, "input.creditLimit"],
+  ["a fractional creditLimit", { name: "Client", creditLimit: 1.5 }, "input.creditLimit"],
+  ["a creditLimit sent as a string", { name: "Client", creditLimit: "100" }, "input.creditLimit"],
+  ["a creditLimit of 2^53 (not exactly representable)", { name: "Client", creditLimit: 2 ** 53 }, "input.creditLimit"],
+  ["metadata that is an array", { name: "Client", metadata: [{ plan: "pro" }] }, "input.metadata"],
+  ["metadata that is a string", { name: "Client", metadata: "plan=pro" }, "input.metadata"],
+  ["metadata over 16 KB", { name: "Client", metadata: OVER_16KB }, "input.metadata"],
+  ["an unknown input field", { name: "Client", nickname: "ABC" }, "input.nickname"],
+];
+
+/** The update-time bad values; each is also tried together with a valid change. */
+const BAD_UPDATE: [string, Record<string, unknown>, string][] = [
+  ["an empty name", { name: "" }, "input.name"],
+  ["a name of spaces only", { name: "   " }, "input.name"],
+  ["a name of 201 characters", { name: "n".repeat(201) }, "input.name"],
+  ["a null name", { name: null }, "input.name"],
+  ["an externalId of 256 characters", { externalId: "e".repeat(256) }, "input.externalId"],
+  ["a negative creditLimit", { creditLimit: -1 }, "input.creditLimit"],
+  ["a fractional creditLimit", { creditLimit: 1.5 }, "input.creditLimit"],
+  ["a creditLimit sent as a string", { creditLimit: "100" }, "input.creditLimit"],
+  ["a creditLimit of 2^53", { creditLimit: 2 ** 53 }, "input.creditLimit"],
+  ["metadata that is an array", { metadata: ["pro"] }, "input.metadata"],
+  ["metadata that is a string", { metadata: "pro" }, "input.metadata"],
+  ["metadata over 16 KB", { metadata: OVER_16KB }, "input.metadata"],
+  ["a null status", { status: null }, "input.status"],
+  ["an unknown status", { status: "bogus" }, "input.status"],
+  ["an unknown input field", { nickname: "ABC" }, "input.nickname"],
+];
+
+const MALFORMED_IDS: [string, string][] = [
+  ["an empty id", ""],
+  ["an id of 65 characters", "c".repeat(65)],
+  ["an id containing a space", "cm abc123"],
+  ["an id containing a double quote", 'cm"abc123'],
+  ["an id containing a single quote", "cm'abc' OR '1'='1"],
+];
+
+function expectNoLeak(response: GraphQLResponse): void {
+  const text = JSON.stringify(response);
+  expect(text).not.toContain("at /");
+  expect(text).not.toMatch(/\bSELECT\b/i);
+  expect(text).not.toMatch(/\b(INSERT|UPDATE)\s+(INTO\s+)?["`]?\w+["`]?\s/);
+  expect(text).not.toMatch(/prisma/i);
+  expect(text).not.toMatch(/sqlite/i);
+}
+
+/** 400, one error, invalid_request, details naming `field`, nothing leaked. */
+function expectInvalid(response: GraphQLResponse, field: string): void {
+  expectNoLeak(response);
+  const error = onlyError(response);
+  expect({ status: response.status, code: error.extensions.code, field: error.extensions.details?.field }).toEqual({
+    status: 400,
+    code: "invalid_request",
+    field,
+  });
+  expect(error.message.length).toBeGreaterThan(10);
+}
+
+describe("invalid input is refused with 400 invalid_request and changes nothing", () => {
+  let gw: TestGateway;
+  let mainKey: string;
+  let teamId: string;
+  let target: { id: string; key: string; keyId: string };
+
+  const ORIGINAL = { name: "Original client", externalId: "orig-1", creditLimit: 5000, metadata: { plan: "basic" } };
+
+  /** Everything a bad request could touch: row counts, the team, and the target sub-account with its keys. */
+  async function snapshot() {
+    const prisma = gw.db.prisma;
+    const [accounts, apiKeys, ledger, team, subAccount, keys] = await Promise.all([
+      prisma.account.count(),
+      prisma.apiKey.count(),
+      prisma.ledgerEntry.count(),
+      prisma.team.findUniqueOrThrow({ where: { id: teamId } }),
+      prisma.account.findUniqueOrThrow({ where: { id: target.id } }),
+      prisma.apiKey.findMany({ where: { accountId: target.id }, orderBy: { id: "asc" }, select: { id: true, revokedAt: true, keyHash: true } }),
+    ]);
+    return { accounts, apiKeys, ledger, team, subAccount, keys };
+  }
+
+  /** Runs `request`, expects it refused naming `field`, and the database unchanged. */
+  async function refusedAndUnchanged(request: () => Promise<GraphQLResponse>, field: string): Promise<void> {
+    const before = await snapshot();
+    const response = await request();
+    expectInvalid(response, field);
+    expect(await snapshot()).toEqual(before);
+  }
+
+  beforeAll(async () => {
+    gw = await startGateway();
+    ({ mainKey, teamId } = await gw.createTeam({ balance: 100_000 }));
+    const created = await gw.gql(`${CREATE}`, { input: ORIGINAL }, mainKey);
+    expect(created.errors).toBeUndefined();
+    const id = created.data.createSubAccount.subAccount.id as string;
+    const key = await gw.db.prisma.apiKey.findFirstOrThrow({ where: { accountId: id } });
+    target = { id, key: created.data.createSubAccount.apiKey, keyId: key.id };
+  });
+  afterAll(async () => gw?.close());
+
+  describe("createSubAccount", () => {
+    it.each(BAD_CREATE)("refuses %s", async (_what, input, field) => {
+      await refusedAndUnchanged(() => gw.gql(CREATE, { input }, mainKey), field);
+    });
+
+    it.each([
+      ["creditLimit as a string literal", `{ name: "Client", creditLimit: "100" }`, "input.creditLimit"],
+      ["a negative creditLimit literal", `{ name: "Client", creditLimit: -1 }`, "input.creditLimit"],
+      ["metadata as a list literal", `{ name: "Client", metadata: [1, 2] }`, "input.metadata"],
+      ["metadata as a string literal", `{ name: "Client", metadata: "pro" }`, "input.metadata"],
+      ["an unknown field in the literal", `{ name: "Client", nickname: "ABC" }`, "input.nickname"],
+      ["an empty name literal", `{ name: "   " }`, "input.name"],
+    ])("refuses %s written inline in the query", async (_what, literal, field) => {
+      await refusedAndUnchanged(() => gw.gql(`mutation { createSubAccount(input: ${literal}) { apiKey } }`, {}, mainKey), field);
+    });
+
+    it("accepts a name of 200 characters inside surrounding spaces and stores it trimmed", async () => {
+      const name = "N".repeat(200);
+      const response = await gw.gql(CREATE, { input: { name: `   ${name}\t ` } }, mainKey);
+      expect(response.status).toBe(200);
+      expect(response.errors).toBeUndefined();
+      expect(response.data.createSubAccount.subAccount.name).toBe(name);
+      const row = await gw.db.prisma.account.findUniqueOrThrow({ where: { id: response.data.createSubAccount.subAccount.id } });
+      expect(row.name).toBe(name);
+    });
+
+    it("accepts the largest values of each limit: externalId of 255, creditLimit 2^53-1, metadata of exactly 16 KB", async () => {
+      const response = await gw.gql(
+        CREATE,
+        { input: { name: "At the limits", externalId: "e".repeat(255), creditLimit: Number.MAX_SAFE_INTEGER, metadata: EXACTLY_16KB } },
+        mainKey,
+      );
+      expect(response.errors).toBeUndefined();
+      expect(response.data.createSubAccount.subAccount).toMatchObject({
+        externalId: "e".repeat(255),
+        creditLimit: Number.MAX_SAFE_INTEGER,
+        metadata: EXACTLY_16KB,
+      });
+    });
+  });
+
+  describe("updateSubAccount", () => {
+    it.each(BAD_UPDATE)("refuses %s", async (_what, input, field) => {
+      await refusedAndUnchanged(() => gw.gql(UPDATE, { id: target.id, input }, mainKey), field);
+    });
+
+    it.each(BAD_UPDATE)("refuses %s sent together with valid changes, applying none of them", async (_what, input, field) => {
+      const valid = { name: "Renamed", externalId: "changed", creditLimit: 1, metadata: { plan: "changed" }, status: "INACTIVE" };
+      const mixed = { ...valid, ...input };
+      await refusedAndUnchanged(() => gw.gql(UPDATE, { id: target.id, input: mixed }, mainKey), field);
+    });
+
+    it("leaves the sub-account usable after refused updates: same values over the API, and its key still authenticates", async () => {
+      const reread = await gw.gql(
+        `query($id: ID!) { subAccount(id: $id) { name externalId status creditLimit metadata } }`,
+        { id: target.id },
+        mainKey,
+      );
+      expect(reread.data.subAccount).toEqual({ ...ORIGINAL, status: "ACTIVE" });
+      const own = await gw.gql(`{ balance { isSubAccount creditLimit } }`, {}, target.key);
+      expect(own.status).toBe(200);
+      expect(own.data.balance).toEqual({ isSubAccount: true, creditLimit: 5000 });
+    });
+  });
+
+  describe("malformed ids", () => {
+    it.each(MALFORMED_IDS)("subAccount refuses %s", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(GET, { id }, mainKey), "id");
+    });
+
+    it.each(MALFORMED_IDS)("subAccountBalance refuses %s", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(BALANCE_OF, { id }, mainKey), "id");
+    });
+
+    it.each(MALFORMED_IDS)("updateSubAccount refuses %s", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(UPDATE, { id, input: { name: "Renamed" } }, mainKey), "id");
+    });
+
+    it.each(MALFORMED_IDS)("deactivateSubAccount refuses %s", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(DEACTIVATE, { id }, mainKey), "id");
+    });
+
+    it.each(MALFORMED_IDS)("revokeSubAccountApiKey refuses %s as subAccountId", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(REVOKE, { subAccountId: id, apiKeyId: target.keyId }, mainKey), "subAccountId");
+    });
+
+    it.each(MALFORMED_IDS)("revokeSubAccountApiKey refuses %s as apiKeyId", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(REVOKE, { subAccountId: target.id, apiKeyId: id }, mainKey), "apiKeyId");
+    });
+
+    it.each(MALFORMED_IDS)("createSubAccountApiKey refuses %s as subAccountId", async (_what, id) => {
+      await refusedAndUnchanged(() => gw.gql(CREATE_KEY, { subAccountId: id }, mainKey), "subAccountId");
+    });
+
+    it("the target's key still works after all of the above", async () => {
+      const own = await gw.gql(`{ viewer { account { id } } }`, {}, target.key);
+      expect(own.data.viewer.account.id).toBe(target.id);
+    });
+  });
+
+  describe("malformed GraphQL", () => {
+    it("a syntax error is 400 invalid_request and runs nothing", async () => {
+      const before = await snapshot();
+      const response = await gw.gql(`mutation { createSubAccount(input: { name: "Half" }) { apiKey `, {}, mainKey);
+      expectNoLeak(response);
+      const error = onlyError(response);
+      expect({ status: response.status, code: error.extensions.code }).toEqual({ status: 400, code: "invalid_request" });
+      expect(error.message).toMatch(/Syntax Error/);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it("selecting an unknown field is 400 invalid_request naming it, and runs nothing", async () => {
+      await refusedAndUnchanged(
+        () => gw.gql(`mutation { createSubAccount(input: { name: "Never" }) { apiKey password } }`, {}, mainKey),
+        "password",
+      );
+    });
+
+    it("an unknown field in a query is 400 invalid_request naming it", async () => {
+      expectInvalid(await gw.gql(`{ balance { balance secretBalance } }`, {}, mainKey), "secretBalance");
+    });
+
+    it("an unknown argument is 400 invalid_request naming it", async () => {
+      expectInvalid(await gw.gql(`{ subAccounts(first: 5, orderBy: "name") { totalCount } }`, {}, mainKey), "orderBy");
+    });
+
+    it("a missing required variable is 400 invalid_request naming it", async () => {
+      expectInvalid(await gw.gql(GET, {}, mainKey), "id");
+    });
+
+    it("a request body over MAX_BODY_BYTES (1 MiB by default) is 400 invalid_request and runs nothing", async () => {
+      const before = await snapshot();
+      const response = await gw.gql(CREATE, { input: { name: "Huge", metadata: { blob: "x".repeat(1_100_000) } } }, mainKey);
+      expectNoLeak(response);
+      const error = onlyError(response);
+      expect({ status: response.status, code: error.extensions.code }).toEqual({ status: 400, code: "invalid_request" });
+      expect(error.message).toMatch(/too large/i);
+      expect(await snapshot()).toEqual(before);
+    });
+  });
+});
