@@ -16,9 +16,8 @@ import { toClientError, toValidationError } from "./graphql/errors.ts";
 import { schema } from "./graphql/schema/index.ts";
 import type { Logger } from "./logger.ts";
 import { createRestHandler } from "./rest/index.ts";
-import { parseBearer } from "./services/auth.ts";
+import { parseBearer, type Authenticated } from "./services/auth.ts";
 import { systemClock, type Clock } from "./services/clock.ts";
-import type { Actor } from "./services/deps.ts";
 import { createServices, type Services } from "./services/index.ts";
 
 export const GRAPHIQL_EXAMPLE = `# Paste your API key into the Headers tab below:
@@ -87,11 +86,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     onBackgroundError: (error) => logger.error({ err: error }, "background task failed"),
   });
 
-  async function resolveActor(authorization: string | null): Promise<Actor | null> {
+  async function resolveCaller(authorization: string | null): Promise<Authenticated | null> {
     const key = parseBearer(authorization);
     if (key === null) return null;
     try {
-      return await services.authenticate(key);
+      return await services.authenticateWithTeam(key);
     } catch (error) {
       if (error instanceof DomainError) throw authError(error);
       throw error;
@@ -108,16 +107,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     maskedErrors: { maskError: (error) => toClientError(error, logger) },
     plugins: [validationErrors],
     // HTTP and SSE send the key in the Authorization header; graphql-ws in connectionParams.authorization.
-    context: async (initial) => ({
-      actor: await resolveActor(
+    context: async (initial) => {
+      const caller = await resolveCaller(
         initial.request?.headers.get("authorization") ??
           ((initial as { connectionParams?: { authorization?: unknown } }).connectionParams?.authorization as string | undefined) ??
           null,
-      ),
-      services,
-      prisma: db.prisma,
-      loaders: createLoaders(db.prisma),
-    }),
+      );
+      const loaders = createLoaders(db.prisma);
+      // The team was read with the key: fields asking for it this request need no statement of their own.
+      if (caller) loaders.teamById.prime(caller.team.id, caller.team);
+      return { actor: caller?.actor ?? null, services, prisma: db.prisma, loaders };
+    },
   });
 
   const rest = createRestHandler({ services, maxBodyBytes: config.MAX_BODY_BYTES, logger });

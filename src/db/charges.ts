@@ -68,6 +68,36 @@ export interface ChargeStore {
   close(): Promise<void>;
 }
 
+/** An API key and what it acts for, read in one statement on every authenticated request. */
+export interface KeyRecord {
+  id: string;
+  environment: string;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  account: { id: string; teamId: string; kind: string; status: string };
+  team: { id: string; name: string; balance: bigint; currency: string };
+}
+
+/** What a balance view needs: the team's balance and the account's spending. */
+export interface AccountBalanceRecord {
+  balance: bigint;
+  currency: string;
+  totalSpent: bigint;
+  creditLimit: bigint | null;
+}
+
+/**
+ * Reads on every request's path, through the driver alone: Prisma's per-query
+ * cost (milliseconds of CPU) would otherwise dominate a request (BENCHMARKS.md).
+ */
+export interface AccessReads {
+  findKeyByHash(keyHash: string): Promise<KeyRecord | null>;
+  readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null>;
+}
+
+/** The store of the hot paths: the charge rule and the per-request reads. */
+export type HotPathStore = ChargeStore & AccessReads;
+
 export class ChargeRejected extends Error {
   constructor(readonly code: RejectionCode) {
     super(code);

@@ -2,7 +2,7 @@ import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/sqlite/client.ts";
 import { PrismaClient as PostgresPrismaClient } from "../generated/postgresql/client.ts";
-import type { ChargeStore } from "./charges.ts";
+import type { HotPathStore } from "./charges.ts";
 import { PgChargeStore } from "./pgCharges.ts";
 import { SqliteChargeStore } from "./sqliteCharges.ts";
 
@@ -17,8 +17,8 @@ export interface Database {
   prisma: Db;
   provider: DbProvider;
   url: string;
-  /** The charge rule's atomic path, beside Prisma (see ChargeStore). */
-  charges: ChargeStore;
+  /** The charge rule's atomic path and the per-request reads, through the driver beside Prisma (see HotPathStore). */
+  charges: HotPathStore;
   close(): Promise<void>;
 }
 
@@ -37,7 +37,7 @@ export function sqliteFile(url: string): string {
 }
 
 export interface OpenOptions {
-  /** Called with every SQL statement Prisma sends (used to count statements). */
+  /** Called with every SQL statement sent, by Prisma or by the hot-path store (used to count statements). */
   onQuery?: (sql: string) => void;
   /** Background connection errors (a database restart), which must not crash the process. */
   onConnectionError?: (error: unknown) => void;
@@ -61,7 +61,10 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
   const provider = providerOf(url);
   const prisma = createPrisma(url, provider, options);
   const onConnectionError = options.onConnectionError ?? (() => {});
-  const charges = provider === "sqlite" ? new SqliteChargeStore(sqliteFile(url)) : new PgChargeStore(url, onConnectionError);
+  const charges =
+    provider === "sqlite"
+      ? new SqliteChargeStore(sqliteFile(url), options.onQuery)
+      : new PgChargeStore(url, onConnectionError, options.onQuery);
   return {
     prisma,
     provider,

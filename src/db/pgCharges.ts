@@ -1,6 +1,15 @@
 import pg from "pg";
 import { assert } from "../domain/errors.ts";
-import type { ChargeAttempt, ChargeResult, ChargeSnapshot, ChargeStore, CommittedCharge, RejectionCode } from "./charges.ts";
+import type {
+  AccountBalanceRecord,
+  ChargeAttempt,
+  ChargeResult,
+  ChargeSnapshot,
+  CommittedCharge,
+  HotPathStore,
+  KeyRecord,
+  RejectionCode,
+} from "./charges.ts";
 
 /** Connections this instance keeps for the charge path. */
 const POOL_MAX = 20;
@@ -41,6 +50,13 @@ const SQL = {
           "deliveredAt" = CASE WHEN $2 = 'delivered' THEN $3::timestamptz AT TIME ZONE 'UTC' ELSE "deliveredAt" END
     WHERE "id" = $1 AND NOT "isTestMode"
       AND ("status" = 'queued' OR ("status" = 'sent' AND $2 IN ('delivered', 'failed')))`,
+  // Timestamps are stored as UTC without a zone: give them one, so the driver does not read them as local time.
+  findKeyByHash: `SELECT k."id", k."environment", k."revokedAt" AT TIME ZONE 'UTC' AS "revokedAt", k."lastUsedAt" AT TIME ZONE 'UTC' AS "lastUsedAt",
+          a."id" AS "accountId", a."teamId", a."kind", a."status", t."name" AS "teamName", t."balance"::text, t."currency"
+     FROM "ApiKey" k JOIN "Account" a ON a."id" = k."accountId" JOIN "Team" t ON t."id" = a."teamId"
+    WHERE k."keyHash" = $1`,
+  readAccountBalance: `SELECT t."balance"::text, t."currency", a."totalSpent"::text, a."creditLimit"::text
+     FROM "Account" a JOIN "Team" t ON t."id" = a."teamId" WHERE a."id" = $1`,
   touchApiKey: `UPDATE "ApiKey" SET "lastUsedAt" = $2::timestamptz AT TIME ZONE 'UTC'
     WHERE "id" = $1 AND ("lastUsedAt" IS NULL OR "lastUsedAt" < ($3::timestamptz AT TIME ZONE 'UTC'))`,
 };
@@ -60,12 +76,14 @@ const bigintOrNull = (value: string | null) => (value === null ? null : BigInt(v
  * is held briefly). The database's row locks make
  * it race-free across any number of gateway processes.
  */
-export class PgChargeStore implements ChargeStore {
+export class PgChargeStore implements HotPathStore {
   readonly #pool: pg.Pool;
   readonly #onConnectionError: (error: unknown) => void;
+  readonly #onQuery: (sql: string) => void;
 
-  constructor(connectionString: string, onError: (error: unknown) => void) {
+  constructor(connectionString: string, onError: (error: unknown) => void, onQuery: (sql: string) => void = () => {}) {
     this.#onConnectionError = onError;
+    this.#onQuery = onQuery;
     this.#pool = new pg.Pool({
       connectionString,
       max: POOL_MAX,
@@ -78,7 +96,7 @@ export class PgChargeStore implements ChargeStore {
 
   /** Reads on the connection already held: asking the pool for a second one could deadlock it under load. */
   async #snapshot(client: pg.PoolClient, accountId: string): Promise<ChargeSnapshot> {
-    const { rows } = await client.query(SQL.snapshot, [accountId]);
+    const { rows } = await this.#query(client, SQL.snapshot, [accountId]);
     const row = rows[0] as { totalSpent: string; creditLimit: string | null; balance: string } | undefined;
     return row
       ? { totalSpent: BigInt(row.totalSpent), creditLimit: bigintOrNull(row.creditLimit), balance: BigInt(row.balance) }
@@ -88,13 +106,13 @@ export class PgChargeStore implements ChargeStore {
   async #chargeInTransaction(client: pg.PoolClient, attempt: ChargeAttempt): Promise<CommittedCharge | null> {
     const { message } = attempt;
     if (message.idempotencyKey !== null) {
-      const existing = await client.query(SQL.findByIdempotencyKey, [attempt.accountId, message.idempotencyKey]);
+      const existing = await this.#query(client, SQL.findByIdempotencyKey, [attempt.accountId, message.idempotencyKey]);
       if (existing.rows[0]) throw new Rollback({ kind: "duplicate", messageId: existing.rows[0].id });
     }
     const now = attempt.now.toISOString();
     const cost = attempt.cost.toString();
     const insertMessage = () =>
-      client.query(SQL.insertMessage, [
+      this.#query(client, SQL.insertMessage, [
         message.id, attempt.teamId, attempt.accountId, attempt.apiKeyId, message.to, message.channel, message.text,
         cost, message.segments, attempt.isTestMode, message.idempotencyKey, message.metadata, now,
       ]);
@@ -102,16 +120,16 @@ export class PgChargeStore implements ChargeStore {
       await insertMessage();
       return null;
     }
-    const account = (await client.query(SQL.chargeAccount, [cost, attempt.accountId, attempt.teamId, now])).rows[0] as
+    const account = (await this.#query(client, SQL.chargeAccount, [cost, attempt.accountId, attempt.teamId, now])).rows[0] as
       | { totalSpent: string; creditLimit: string | null; chargeCount: number; kind: "main" | "sub" }
       | undefined;
     if (!account) {
-      const status = (await client.query(SQL.accountStatus, [attempt.accountId])).rows[0]?.status;
+      const status = (await this.#query(client, SQL.accountStatus, [attempt.accountId])).rows[0]?.status;
       throw new Rollback(status === "active" ? "credit_limit_exceeded" : "account_inactive");
     }
     await insertMessage();
     const ledger = (
-      await client.query(SQL.debitTeamAndRecord, [
+      await this.#query(client, SQL.debitTeamAndRecord, [
         cost, attempt.teamId, now, attempt.ledgerEntryId, attempt.accountId, message.id, account.totalSpent, account.chargeCount,
       ])
     ).rows[0] as { balanceAfter: string } | undefined;
@@ -136,6 +154,40 @@ export class PgChargeStore implements ChargeStore {
     };
   }
 
+  #query(on: pg.Pool | pg.PoolClient, text: string, values?: unknown[]) {
+    this.#onQuery(text);
+    return on.query(text, values);
+  }
+
+  /** A read on any pooled connection, as a named prepared statement: parsed and planned once per connection. */
+  async #read<Row>(name: keyof typeof SQL, values: unknown[]): Promise<Row | undefined> {
+    this.#onQuery(SQL[name]);
+    const { rows } = await this.#pool.query({ name, text: SQL[name], values });
+    return rows[0] as Row | undefined;
+  }
+
+  async findKeyByHash(keyHash: string): Promise<KeyRecord | null> {
+    const row = await this.#read<{
+      id: string; environment: string; revokedAt: Date | null; lastUsedAt: Date | null;
+      accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: string; currency: string;
+    }>("findKeyByHash", [keyHash]);
+    if (!row) return null;
+    return {
+      id: row.id,
+      environment: row.environment,
+      revokedAt: row.revokedAt,
+      lastUsedAt: row.lastUsedAt,
+      account: { id: row.accountId, teamId: row.teamId, kind: row.kind, status: row.status },
+      team: { id: row.teamId, name: row.teamName, balance: BigInt(row.balance), currency: row.currency },
+    };
+  }
+
+  async readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null> {
+    const row = await this.#read<{ balance: string; currency: string; totalSpent: string; creditLimit: string | null }>("readAccountBalance", [accountId]);
+    if (!row) return null;
+    return { balance: BigInt(row.balance), currency: row.currency, totalSpent: BigInt(row.totalSpent), creditLimit: bigintOrNull(row.creditLimit) };
+  }
+
   async charge(attempt: ChargeAttempt, onCommitted: (charge: CommittedCharge) => void): Promise<ChargeResult> {
     assert(attempt.cost > 0n, "a charge is positive");
     const client = await this.#pool.connect();
@@ -143,24 +195,24 @@ export class PgChargeStore implements ChargeStore {
     client.on("error", this.#onConnectionError);
     let broken = false;
     try {
-      await client.query("BEGIN");
+      await this.#query(client, "BEGIN");
       let charge: CommittedCharge | null;
       try {
         charge = await this.#chargeInTransaction(client, attempt);
       } catch (error) {
-        await client.query("ROLLBACK").catch(() => (broken = true));
+        await this.#query(client, "ROLLBACK").catch(() => (broken = true));
         if (error instanceof Rollback) {
           if (typeof error.result !== "string") return error.result;
           return { kind: "rejected", code: error.result, snapshot: await this.#snapshot(client, attempt.accountId) };
         }
         if ((error as { code?: string }).code === UNIQUE_VIOLATION && attempt.message.idempotencyKey !== null) {
           // Lost the race for this idempotency key: the winner's message is the answer.
-          const { rows } = await client.query(SQL.findByIdempotencyKey, [attempt.accountId, attempt.message.idempotencyKey]);
+          const { rows } = await this.#query(client, SQL.findByIdempotencyKey, [attempt.accountId, attempt.message.idempotencyKey]);
           if (rows[0]) return { kind: "duplicate", messageId: rows[0].id };
         }
         throw error;
       }
-      await client.query("COMMIT");
+      await this.#query(client, "COMMIT");
       if (charge) onCommitted(charge);
       return { kind: "stored", messageId: attempt.message.id, charge };
     } catch (error) {
@@ -173,11 +225,11 @@ export class PgChargeStore implements ChargeStore {
   }
 
   async advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void> {
-    await this.#pool.query(SQL.advanceStatus, [messageId, status, at.toISOString()]);
+    await this.#query(this.#pool, SQL.advanceStatus, [messageId, status, at.toISOString()]);
   }
 
   async touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void> {
-    await this.#pool.query(SQL.touchApiKey, [apiKeyId, at.toISOString(), new Date(at.getTime() - resolutionMs).toISOString()]);
+    await this.#query(this.#pool, SQL.touchApiKey, [apiKeyId, at.toISOString(), new Date(at.getTime() - resolutionMs).toISOString()]);
   }
 
   async close(): Promise<void> {

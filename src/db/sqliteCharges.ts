@@ -6,8 +6,10 @@ import {
   type ChargeAttempt,
   type ChargeResult,
   type ChargeSnapshot,
-  type ChargeStore,
+  type AccountBalanceRecord,
   type CommittedCharge,
+  type HotPathStore,
+  type KeyRecord,
 } from "./charges.ts";
 
 /** Attempts to take SQLite's write lock before giving up, and the longest pause between them. */
@@ -24,6 +26,12 @@ function isBusy(error: unknown): boolean {
   return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
 }
 
+/** A DATETIME column as Prisma's adapter writes it (ISO-8601 text; epoch milliseconds if so configured). */
+function sqliteDateOrNull(value: string | number | bigint | null): Date | null {
+  if (value === null) return null;
+  return new Date(typeof value === "bigint" ? Number(value) : value);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -34,13 +42,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * that Prisma's own connection needs to finish its transaction; it retries
  * asynchronously instead.
  */
-export class SqliteChargeStore implements ChargeStore {
+export class SqliteChargeStore implements HotPathStore {
   readonly #db: Database.Database;
   readonly #statements;
   readonly #transaction;
 
-  constructor(file: string) {
-    this.#db = new Database(file, { timeout: 0 });
+  constructor(file: string, onQuery?: (sql: string) => void) {
+    this.#db = new Database(file, { timeout: 0, verbose: onQuery ? (sql) => onQuery(String(sql)) : undefined });
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma("synchronous = NORMAL");
     this.#db.pragma("foreign_keys = ON");
@@ -81,6 +89,21 @@ export class SqliteChargeStore implements ChargeStore {
             AND ("status" = 'queued' OR ("status" = 'sent' AND @status IN ('delivered', 'failed')))`,
       ),
       touchApiKey: db.prepare(`UPDATE "ApiKey" SET "lastUsedAt" = @now WHERE "id" = @id AND ("lastUsedAt" IS NULL OR "lastUsedAt" < @before)`),
+      findKeyByHash: db
+        .prepare(
+          `SELECT k."id", k."environment", k."revokedAt", k."lastUsedAt",
+                  a."id" AS "accountId", a."teamId", a."kind", a."status",
+                  t."name" AS "teamName", t."balance", t."currency"
+             FROM "ApiKey" k JOIN "Account" a ON a."id" = k."accountId" JOIN "Team" t ON t."id" = a."teamId"
+            WHERE k."keyHash" = ?`,
+        )
+        .safeIntegers(true),
+      readAccountBalance: db
+        .prepare(
+          `SELECT t."balance", t."currency", a."totalSpent", a."creditLimit"
+             FROM "Account" a JOIN "Team" t ON t."id" = a."teamId" WHERE a."id" = ?`,
+        )
+        .safeIntegers(true),
       snapshot: db
         .prepare(
           `SELECT a."totalSpent", a."creditLimit", a."status", t."balance"
@@ -181,6 +204,25 @@ export class SqliteChargeStore implements ChargeStore {
   touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void> {
     const before = sqliteTimestamp(new Date(at.getTime() - resolutionMs));
     return this.#write(() => this.#statements.touchApiKey.run({ id: apiKeyId, now: sqliteTimestamp(at), before }));
+  }
+
+  async findKeyByHash(keyHash: string): Promise<KeyRecord | null> {
+    const row = this.#statements.findKeyByHash.get(keyHash) as
+      | { id: string; environment: string; revokedAt: string | null; lastUsedAt: string | null; accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: bigint; currency: string }
+      | undefined;
+    if (!row) return null;
+    return {
+      id: row.id,
+      environment: row.environment,
+      revokedAt: sqliteDateOrNull(row.revokedAt),
+      lastUsedAt: sqliteDateOrNull(row.lastUsedAt),
+      account: { id: row.accountId, teamId: row.teamId, kind: row.kind, status: row.status },
+      team: { id: row.teamId, name: row.teamName, balance: row.balance, currency: row.currency },
+    };
+  }
+
+  async readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null> {
+    return (this.#statements.readAccountBalance.get(accountId) as AccountBalanceRecord | undefined) ?? null;
   }
 
   async charge(attempt: ChargeAttempt, onCommitted: (charge: CommittedCharge) => void): Promise<ChargeResult> {

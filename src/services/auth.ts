@@ -11,23 +11,20 @@ export function parseBearer(header: string | null | undefined): string | null {
   return match ? match[1]! : "";
 }
 
+/** The caller, and its team as read in the same statement (callers may reuse it within the request). */
+export interface Authenticated {
+  actor: Actor;
+  team: { id: string; name: string; balance: bigint; currency: string };
+}
+
 /**
  * Resolves a bearer key to its actor, or throws `unauthorized`. A key works only
  * while it is unrevoked and its account is active; this is read fresh on every
  * call, so revocation and suspension take effect on the next request.
  */
-export async function authenticate(deps: ServiceDeps, key: string): Promise<Actor> {
+export async function authenticate(deps: ServiceDeps, key: string): Promise<Authenticated> {
   if (!looksLikeApiKey(key)) throw unauthorized("The API key is malformed. Keys look like zv_live_... or zv_live_sub_....");
-  const row = await deps.prisma.apiKey.findUnique({
-    where: { keyHash: hashApiKey(key) },
-    select: {
-      id: true,
-      environment: true,
-      revokedAt: true,
-      lastUsedAt: true,
-      account: { select: { id: true, teamId: true, kind: true, status: true } },
-    },
-  });
+  const row = await deps.store.findKeyByHash(hashApiKey(key));
   if (!row) throw unauthorized("Unknown API key. Check the key, or create a new one with a main-account key.");
   if (row.revokedAt) throw unauthorized("This API key has been revoked. Create a new key with a main-account key.");
   if (row.account.status !== "active") {
@@ -39,11 +36,14 @@ export async function authenticate(deps: ServiceDeps, key: string): Promise<Acto
     deps.store.touchApiKey(row.id, now, LAST_USED_RESOLUTION_MS).catch(() => {});
   }
   return {
-    apiKeyId: row.id,
-    accountId: row.account.id,
-    teamId: row.account.teamId,
-    kind: row.account.kind as AccountKind,
-    environment: row.environment as KeyEnvironment,
+    actor: {
+      apiKeyId: row.id,
+      accountId: row.account.id,
+      teamId: row.account.teamId,
+      kind: row.account.kind as AccountKind,
+      environment: row.environment as KeyEnvironment,
+    },
+    team: row.team,
   };
 }
 

@@ -41,12 +41,10 @@ export function createBalanceService(deps: ServiceDeps, accounts: AccountsServic
     /** The caller's own view: the team for a main key, the team plus its own spending for a sub-account key. */
     async forActor(actorOrNull: Actor | null): Promise<BalanceView> {
       const actor = requireActor(actorOrNull);
-      if (actor.kind === "main") {
-        const team = await prisma.team.findUniqueOrThrow({ where: { id: actor.teamId }, select: { balance: true, currency: true } });
-        return mainBalanceView(team);
-      }
-      const account = await prisma.account.findUniqueOrThrow({ where: { id: actor.accountId }, select: accountBalanceSelect });
-      return subAccountBalanceView(account.team, account);
+      const row = await deps.store.readAccountBalance(actor.accountId);
+      // Authentication just found this account active; only a purge racing this request removes it.
+      if (!row) throw notFound("Account", actor.accountId);
+      return actor.kind === "main" ? mainBalanceView(row) : subAccountBalanceView(row, row);
     },
 
     /** A main key reading one of its sub-accounts' views. */

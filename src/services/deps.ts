@@ -1,5 +1,5 @@
 import type { Db } from "../db/client.ts";
-import type { ChargeStore } from "../db/charges.ts";
+import type { HotPathStore } from "../db/charges.ts";
 import type { Clock } from "./clock.ts";
 import type { AccountKind, KeyEnvironment } from "../domain/apiKeys.ts";
 
@@ -28,7 +28,7 @@ export interface ServiceDeps {
   prisma: Db;
   clock: Clock;
   signals: AccessSignals;
-  /** The hot-path writer: charges, delivery status, key usage. */
-  store: ChargeStore;
+  /** The hot paths through the driver: charges, delivery status, key usage, and the per-request reads. */
+  store: HotPathStore;
 }
 

@@ -63,7 +63,9 @@ export function createServices(options: ServicesOptions) {
   const delivery = createDeliveryService(db.charges, options.deliveryProvider, options.onBackgroundError);
   return {
     deps,
-    authenticate: (key: string) => authenticate(deps, key),
+    /** The caller of a bearer key, with its team as read in the same statement. */
+    authenticateWithTeam: (key: string) => authenticate(deps, key),
+    authenticate: async (key: string) => (await authenticate(deps, key)).actor,
     accounts,
     apiKeys: createApiKeysService(deps, accounts),
     balance: createBalanceService(deps, accounts),

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { Prisma } from "../generated/sqlite/client.ts";
-import type { ChargeStore } from "../db/charges.ts";
+import type { Message as MessageRow, Prisma } from "../generated/sqlite/client.ts";
+import type { ChargeAttempt, ChargeStore } from "../db/charges.ts";
 import { CHANNELS, resolveDestination } from "../domain/channels.ts";
 import { DomainError, forbidden, notFound } from "../domain/errors.ts";
 import { newId } from "../domain/ids.ts";
@@ -42,6 +42,30 @@ export const messageListFilters = z.object({
 });
 
 const listInput = messageListFilters.extend({ first: pageSizeSchema.nullish() }).passthrough();
+
+/** The Message row as inserted by the charge store (its columns, as Prisma would read them back). */
+function storedMessage(attempt: ChargeAttempt, metadata: Record<string, unknown> | null) {
+  const { message } = attempt;
+  return {
+    id: message.id,
+    teamId: attempt.teamId,
+    accountId: attempt.accountId,
+    apiKeyId: attempt.apiKeyId,
+    to: message.to,
+    channel: message.channel as string,
+    text: message.text,
+    status: "queued",
+    cost: attempt.cost,
+    segments: message.segments,
+    isTestMode: attempt.isTestMode,
+    idempotencyKey: message.idempotencyKey,
+    metadata: metadata as Prisma.JsonValue,
+    createdAt: attempt.now,
+    updatedAt: attempt.now,
+    sentAt: null,
+    deliveredAt: null,
+  } satisfies MessageRow;
+}
 
 type Query = { select?: Prisma.MessageSelect; include?: Prisma.MessageInclude };
 
@@ -100,27 +124,25 @@ export function createMessagesService(deps: ServiceDeps, messages: MessagesDeps)
       const price = quote(messages.prices, channel, data.to, data.text);
       const now = clock.now();
       const isTestMode = actor.environment === "test";
-      const result = await messages.chargeStore.charge(
-        {
-          teamId: actor.teamId,
-          accountId: actor.accountId,
-          apiKeyId: actor.apiKeyId,
-          cost: price.cost,
-          isTestMode,
-          now,
-          ledgerEntryId: newId(now.getTime()),
-          message: {
-            id: newId(now.getTime()),
-            to: data.to,
-            channel,
-            text: data.text,
-            segments: price.segments,
-            idempotencyKey: data.idempotencyKey ?? null,
-            metadata: data.metadata ? JSON.stringify(data.metadata) : null,
-          },
+      const attempt: ChargeAttempt = {
+        teamId: actor.teamId,
+        accountId: actor.accountId,
+        apiKeyId: actor.apiKeyId,
+        cost: price.cost,
+        isTestMode,
+        now,
+        ledgerEntryId: newId(now.getTime()),
+        message: {
+          id: newId(now.getTime()),
+          to: data.to,
+          channel,
+          text: data.text,
+          segments: price.segments,
+          idempotencyKey: data.idempotencyKey ?? null,
+          metadata: data.metadata ? JSON.stringify(data.metadata) : null,
         },
-        (charge) => messages.spend.publishCharge(charge),
-      );
+      };
+      const result = await messages.chargeStore.charge(attempt, (charge) => messages.spend.publishCharge(charge));
       if (result.kind === "rejected") throw rejection(result.code, price.cost, result.snapshot);
       if (result.kind === "duplicate") {
         const original = await prisma.message.findUniqueOrThrow({ where: { id: result.messageId }, select: { isTestMode: true } });
@@ -132,8 +154,10 @@ export function createMessagesService(deps: ServiceDeps, messages: MessagesDeps)
           );
         }
       }
-      if (result.kind === "stored" && !isTestMode) {
-        messages.delivery.dispatch({ id: result.messageId, channel, to: data.to, text: data.text });
+      if (result.kind === "stored") {
+        if (!isTestMode) messages.delivery.dispatch({ id: result.messageId, channel, to: data.to, text: data.text });
+        // Exactly the row the charge just inserted: reading it back would cost a query for nothing.
+        return storedMessage(attempt, data.metadata ?? null);
       }
       const message = await prisma.message.findUnique({ ...(query as object), where: { id: result.messageId } });
       if (!message) throw notFound("Message", result.messageId);

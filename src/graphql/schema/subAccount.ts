@@ -1,5 +1,6 @@
 import type { Account as AccountRow } from "../../generated/sqlite/client.ts";
 import { subAccountBalanceView } from "../../services/balance.ts";
+import { assert } from "../../domain/errors.ts";
 import { builder } from "../builder.ts";
 import { Balance } from "./balance.ts";
 
@@ -24,8 +25,13 @@ export const SubAccount = builder.prismaObject("Account", {
     apiKeys: t.relation("apiKeys", { query: { orderBy: { id: "asc" } } }),
     balance: t.field({
       type: Balance,
-      select: { totalSpent: true, creditLimit: true, team: { select: { balance: true, currency: true } } },
-      resolve: (row) => subAccountBalanceView(row.team, row),
+      // The team through the request's loader: one read for the whole page, none when authentication already read it.
+      select: { totalSpent: true, creditLimit: true, teamId: true },
+      resolve: async (row, _args, ctx) => {
+        const team = await ctx.loaders.teamById.load(row.teamId);
+        assert(team !== null, "a sub-account's team exists");
+        return subAccountBalanceView(team, row);
+      },
     }),
     deletionScheduledAt: t.expose("deletionScheduledAt", {
       type: "DateTime",
