@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import Database from "better-sqlite3";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +39,7 @@ export async function applyMigrations(url: string): Promise<void> {
   if (providerOf(url) === "postgresql") {
     return withPostgresLock(url, async () => {
       if ((await pendingPostgresMigrations(url)).length > 0) await runMigrateDeploy(url);
+      await applyPostgresFunctions(url);
     });
   }
   ensureSqliteDirectory(url);
@@ -100,4 +101,16 @@ async function runMigrateDeploy(url: string): Promise<void> {
     child.on("close", (exitCode) => resolve(exitCode ?? 1));
   });
   if (code !== 0) throw new Error(`Database migration failed:\n${output.join("").trim()}`);
+}
+
+/** prisma/postgresql/functions.sql: CREATE OR REPLACE of the database functions (see that file for why not a migration). */
+async function applyPostgresFunctions(url: string): Promise<void> {
+  const script = readFileSync(path.join(root, "prisma", "postgresql", "functions.sql"), "utf8");
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(script);
+  } finally {
+    await client.end();
+  }
 }
