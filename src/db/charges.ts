@@ -1,3 +1,4 @@
+import { assert } from "../domain/errors.ts";
 import type { Channel } from "../domain/channels.ts";
 
 /** Everything the charge rule needs, decided before the transaction starts. */
@@ -97,6 +98,28 @@ export interface AccessReads {
 
 /** The store of the hot paths: the charge rule and the per-request reads. */
 export type HotPathStore = ChargeStore & AccessReads;
+
+/** A committed charge as subscribers see it, asserting the invariants the charge rule guarantees. */
+export function committedCharge(
+  attempt: ChargeAttempt,
+  after: { accountKind: "main" | "sub"; totalSpent: bigint; creditLimit: bigint | null; balance: bigint; sequence: number },
+): CommittedCharge {
+  assert(after.balance >= 0n, "team balance never negative");
+  assert(after.creditLimit === null || after.totalSpent <= after.creditLimit, "totalSpent within creditLimit");
+  assert(after.sequence >= 1, "charge sequence numbers start at 1");
+  return {
+    teamId: attempt.teamId,
+    accountId: attempt.accountId,
+    accountKind: after.accountKind,
+    messageId: attempt.message.id,
+    amount: attempt.cost,
+    totalSpentAfter: after.totalSpent,
+    creditLimit: after.creditLimit,
+    balanceAfter: after.balance,
+    sequence: after.sequence,
+    chargedAt: attempt.now,
+  };
+}
 
 export class ChargeRejected extends Error {
   constructor(readonly code: RejectionCode) {

@@ -1,14 +1,15 @@
 import pg from "pg";
 import { assert } from "../domain/errors.ts";
-import type {
-  AccountBalanceRecord,
-  ChargeAttempt,
-  ChargeResult,
-  ChargeSnapshot,
-  CommittedCharge,
-  HotPathStore,
-  KeyRecord,
-  RejectionCode,
+import {
+  committedCharge,
+  type AccountBalanceRecord,
+  type ChargeAttempt,
+  type ChargeResult,
+  type ChargeSnapshot,
+  type CommittedCharge,
+  type HotPathStore,
+  type KeyRecord,
+  type RejectionCode,
 } from "./charges.ts";
 
 /** Connections this instance keeps for the charge path. */
@@ -123,7 +124,7 @@ export class PgChargeStore implements HotPathStore {
     if (row.outcome === "duplicate") return { kind: "duplicate", messageId: row.message_id! };
     assert(row.outcome === "stored" && row.message_id === attempt.message.id, "the charge function stored this message");
     if (attempt.isTestMode) return { kind: "stored", messageId: attempt.message.id, charge: null };
-    const charge = committedCharge(attempt, row);
+    const charge = chargeFromRow(attempt, row);
     onCommitted(charge);
     return { kind: "stored", messageId: attempt.message.id, charge };
   }
@@ -175,24 +176,14 @@ export class PgChargeStore implements HotPathStore {
   }
 }
 
-/** The committed charge as subscribers see it, from the charge function's row. */
-function committedCharge(attempt: ChargeAttempt, row: ChargeRow): CommittedCharge {
+/** The committed charge, from the charge function's row. */
+function chargeFromRow(attempt: ChargeAttempt, row: ChargeRow): CommittedCharge {
   assert(row.total_spent !== null && row.balance_after !== null && row.charge_count !== null && row.account_kind !== null, "a charge returns its totals");
-  const totalSpentAfter = BigInt(row.total_spent);
-  const creditLimit = bigintOrNull(row.credit_limit);
-  const balanceAfter = BigInt(row.balance_after);
-  assert(balanceAfter >= 0n, "team balance never negative");
-  assert(creditLimit === null || totalSpentAfter <= creditLimit, "totalSpent within creditLimit");
-  return {
-    teamId: attempt.teamId,
-    accountId: attempt.accountId,
+  return committedCharge(attempt, {
     accountKind: row.account_kind,
-    messageId: attempt.message.id,
-    amount: attempt.cost,
-    totalSpentAfter,
-    creditLimit,
-    balanceAfter,
+    totalSpent: BigInt(row.total_spent),
+    creditLimit: bigintOrNull(row.credit_limit),
+    balance: BigInt(row.balance_after),
     sequence: row.charge_count,
-    chargedAt: attempt.now,
-  };
+  });
 }

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { assert } from "../domain/errors.ts";
 import {
   ChargeRejected,
+  committedCharge,
   DuplicateIdempotencyKey,
   type ChargeAttempt,
   type ChargeResult,
@@ -143,8 +144,6 @@ export class SqliteChargeStore implements HotPathStore {
     const team = s.debitTeam.get(params) as { balance: bigint } | undefined;
     if (!team) throw new ChargeRejected("insufficient_balance");
 
-    assert(team.balance >= 0n, "team balance never negative");
-    assert(account.creditLimit === null || account.totalSpent <= account.creditLimit, "totalSpent within creditLimit");
     s.insertMessage.run(messageRow);
     const sequence = Number(account.chargeCount);
     s.insertLedgerEntry.run({
@@ -158,18 +157,13 @@ export class SqliteChargeStore implements HotPathStore {
       sequence,
       now,
     });
-    return {
-      teamId: attempt.teamId,
-      accountId: attempt.accountId,
+    return committedCharge(attempt, {
       accountKind: account.kind,
-      messageId: message.id,
-      amount: attempt.cost,
-      totalSpentAfter: account.totalSpent,
+      totalSpent: account.totalSpent,
       creditLimit: account.creditLimit,
-      balanceAfter: team.balance,
+      balance: team.balance,
       sequence,
-      chargedAt: attempt.now,
-    };
+    });
   }
 
   #whyAccountRefused(attempt: ChargeAttempt): "account_inactive" | "credit_limit_exceeded" {
