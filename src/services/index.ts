@@ -3,6 +3,7 @@ import { notFound } from "../domain/errors.ts";
 import type { PriceTable } from "../domain/pricing.ts";
 import { createAccountsService } from "./accounts.ts";
 import { createApiKeysService } from "./apiKeys.ts";
+import { createAuditService } from "./audit.ts";
 import { authenticate } from "./auth.ts";
 import { createBalanceService } from "./balance.ts";
 import type { Clock } from "./clock.ts";
@@ -66,6 +67,7 @@ export function createServices(options: ServicesOptions) {
     authenticate: (key: string) => authenticate(deps, key),
     accounts,
     apiKeys: createApiKeysService(deps, accounts),
+    audit: createAuditService(deps),
     balance: createBalanceService(deps, accounts),
     teams: createTeamsService(deps),
     viewer: createViewerService(deps),
