@@ -50,7 +50,7 @@ export interface AuditEventInput {
  * Writes one audit event with the client it is given: always the action's own
  * transaction, so an action and its event commit or roll back together.
  */
-export async function recordAuditEvent(tx: { auditEvent: Pick<Prisma.TransactionClient["auditEvent"], "create"> }, event: AuditEventInput) {
+export async function recordAuditEvent(tx: Prisma.TransactionClient, event: AuditEventInput) {
   await tx.auditEvent.create({
     data: {
       teamId: event.teamId,
