@@ -6,6 +6,7 @@ import { DomainError } from "../domain/errors.ts";
 import { systemClock } from "../services/clock.ts";
 import { loadPriceTable } from "../domain/pricing.ts";
 import { SimulatedProvider } from "../services/delivery.ts";
+import { OPERATOR } from "../services/audit.ts";
 import { createServices } from "../services/index.ts";
 import { createInProcessBus } from "../bus/inProcess.ts";
 
@@ -85,7 +86,7 @@ async function run(argv: string[]): Promise<void> {
       case "create-team": {
         const name = requireOption(values, "name");
         const balance = values.balance === undefined ? undefined : parseCents(values.balance, "balance");
-        const created = await services.teams.createTeam({ name, balance });
+        const created = await services.teams.createTeam({ name, balance }, OPERATOR);
         print(
           { team: { id: created.team.id }, mainAccount: { id: created.mainAccount.id }, apiKey: created.apiKey },
           `Team ${created.team.id} created with main account ${created.mainAccount.id}.\n` +
@@ -94,19 +95,19 @@ async function run(argv: string[]): Promise<void> {
         break;
       }
       case "top-up": {
-        const team = await services.teams.topUp(requireOption(values, "team"), parseCents(requireOption(values, "amount"), "amount"));
+        const team = await services.teams.topUp(requireOption(values, "team"), parseCents(requireOption(values, "amount"), "amount"), OPERATOR);
         print({ team: { id: team.id, balance: Number(team.balance) } }, `Team ${team.id} balance is now ${team.balance} cents.`);
         break;
       }
       case "create-main-account": {
-        const account = await services.teams.createMainAccount(requireOption(values, "team"), requireOption(values, "name"));
+        const account = await services.teams.createMainAccount(requireOption(values, "team"), requireOption(values, "name"), OPERATOR);
         print({ account: { id: account.id } }, `Main account ${account.id} created.`);
         break;
       }
       case "purge": {
         const now = values.now === undefined ? new Date() : new Date(values.now);
         if (Number.isNaN(now.getTime())) throw new UsageError("--now must be an ISO-8601 date, e.g. 2026-12-31T00:00:00Z");
-        const ids = await services.accounts.purgeExpired(now);
+        const ids = await services.accounts.purgeExpired(now, OPERATOR);
         print({ purged: ids }, `Purged ${ids.length} sub-account(s) past their grace period.`);
         break;
       }

@@ -3,6 +3,7 @@ import { notFound } from "../domain/errors.ts";
 import type { PriceTable } from "../domain/pricing.ts";
 import { createAccountsService } from "./accounts.ts";
 import { createApiKeysService } from "./apiKeys.ts";
+import { createAuditService } from "./audit.ts";
 import { authenticate } from "./auth.ts";
 import { createBalanceService } from "./balance.ts";
 import type { Clock } from "./clock.ts";
@@ -68,6 +69,7 @@ export function createServices(options: ServicesOptions) {
     authenticate: async (key: string) => (await authenticate(deps, key)).actor,
     accounts,
     apiKeys: createApiKeysService(deps, accounts),
+    audit: createAuditService(deps),
     balance: createBalanceService(deps, accounts),
     teams: createTeamsService(deps),
     viewer: createViewerService(deps),

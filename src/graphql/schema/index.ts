@@ -8,6 +8,7 @@ import "./subAccount.ts";
 import "./viewer.ts";
 import "./message.ts";
 import "./spend.ts";
+import "./audit.ts";
 
 export const schema = builder.toSchema();
 
