@@ -16,6 +16,7 @@ import { toClientError, toValidationError } from "./graphql/errors.ts";
 import { schema } from "./graphql/schema/index.ts";
 import type { Logger } from "./logger.ts";
 import { createRestHandler } from "./rest/index.ts";
+import { useSharedSubscriptionResults } from "./graphql/sharedSubscriptionResults.ts";
 import { parseBearer, type Authenticated } from "./services/auth.ts";
 import { systemClock, type Clock } from "./services/clock.ts";
 import { createServices, type Services } from "./services/index.ts";
@@ -105,7 +106,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxRequestBodySize: config.MAX_BODY_BYTES,
     graphiql: { title: "Sub-accounts gateway", defaultQuery: GRAPHIQL_EXAMPLE, headers: JSON.stringify({ Authorization: "Bearer zv_live_..." }, null, 2) },
     maskedErrors: { maskError: (error) => toClientError(error, logger) },
-    plugins: [validationErrors],
+    plugins: [validationErrors, useSharedSubscriptionResults],
     // HTTP and SSE send the key in the Authorization header; graphql-ws in connectionParams.authorization.
     context: async (initial) => {
       const caller = await resolveCaller(

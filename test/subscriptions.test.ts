@@ -50,6 +50,40 @@ describe("spendUpdated subscriptions", () => {
     ws.close();
   });
 
+  it("subscribers of one charge with different selections and filters each get exactly their own selection", async () => {
+    const { mainKey, a, b } = await team();
+    const narrow = `subscription { spendUpdated { amount messageId } }`;
+    const aliased = `subscription($id: ID) { spendUpdated(subAccountId: $id) { spent: subAccount { totalSpent } sequence } }`;
+    const before = gw.gateway.services.spend.openSubscriptions;
+    const [full, slim, slimTwin, onlyA, onlyB] = await Promise.all([
+      subscribeWs(gw.url, mainKey, SPEND),
+      subscribeWs(gw.url, mainKey, narrow),
+      subscribeSse(gw.url, mainKey, narrow),
+      subscribeWs(gw.url, a.key, aliased, { id: a.id }),
+      subscribeWs(gw.url, mainKey, aliased, { id: b.id }),
+    ]);
+    await expect.poll(() => gw.gateway.services.spend.openSubscriptions).toBe(before + 5);
+    const sent = await gw.gql(SEND, { input: { to: "+447700900123", text: "hello" } }, a.key);
+    const messageId = sent.data.sendMessage.id;
+    expect((await full.waitFor(1))[0].spendUpdated).toMatchObject({ messageId, amount: 4, subAccount: { id: a.id, totalSpent: 4 } });
+    expect((await slim.waitFor(1))[0]).toEqual({ spendUpdated: { amount: 4, messageId } });
+    expect((await slimTwin.waitFor(1))[0]).toEqual({ spendUpdated: { amount: 4, messageId } });
+    expect((await onlyA.waitFor(1))[0]).toEqual({ spendUpdated: { spent: { totalSpent: 4 }, sequence: 1 } });
+    await gw.gql(SEND, { input: { to: "+447700900123", text: "hello" } }, b.key);
+    expect((await onlyB.waitFor(1))[0]).toEqual({ spendUpdated: { spent: { totalSpent: 4 }, sequence: 1 } });
+    expect(onlyA.events).toHaveLength(1);
+    for (const subscription of [full, slim, slimTwin, onlyA, onlyB]) subscription.close();
+  });
+
+  it("a subscriber that leaves is released by the server at once, with no event needed to notice", async () => {
+    const { mainKey } = await team();
+    const before = gw.gateway.services.spend.openSubscriptions;
+    const subscribers = await Promise.all(Array.from({ length: 5 }, () => subscribeWs(gw.url, mainKey, SPEND)));
+    await expect.poll(() => gw.gateway.services.spend.openSubscriptions).toBe(before + 5);
+    for (const subscriber of subscribers) subscriber.close();
+    await expect.poll(() => gw.gateway.services.spend.openSubscriptions, { timeout: END_WITHIN_MS }).toBe(before);
+  });
+
   it("a main key can follow one sub-account; a sub-account key only its own", async () => {
     const { mainKey, a, b } = await team();
     const mainOnB = await subscribeWs(gw.url, mainKey, SPEND, { id: b.id });

@@ -4,6 +4,7 @@ import type { CommittedCharge } from "../db/charges.ts";
 import { DomainError, forbidden, unauthorized } from "../domain/errors.ts";
 import { centsToNumber } from "../domain/money.ts";
 import { idSchema, parseInput } from "../domain/validation.ts";
+import { markShareable } from "../graphql/sharedSubscriptionResults.ts";
 import type { AccessRevoked, Actor } from "./deps.ts";
 
 /** What subscribers of `spendUpdated` receive after each committed charge of a sub-account. JSON-safe. */
@@ -48,6 +49,20 @@ export function spendUpdateOf(charge: CommittedCharge): SpendUpdate {
     chargedAt: charge.chargedAt.toISOString(),
     sequence: charge.sequence,
   };
+}
+
+/**
+ * One stream item per update, whoever receives it: every subscriber of a charge
+ * then shares one execution of its selection (src/graphql/sharedSubscriptionResults.ts).
+ */
+const streamItems = new WeakMap<SpendUpdate, SpendStreamItem>();
+
+function streamItemOf(update: SpendUpdate): SpendStreamItem {
+  const known = streamItems.get(update);
+  if (known) return known;
+  const item = markShareable<SpendStreamItem>({ type: "update", update });
+  streamItems.set(update, item);
+  return item;
 }
 
 interface OpenSubscription {
@@ -259,7 +274,7 @@ export function createSpendService(deps: SpendServiceDeps) {
           }
         };
         const deliver = (updates: SpendUpdate[]) => {
-          for (const update of updates) send({ type: "update", update });
+          for (const update of updates) send(streamItemOf(update));
           clearTimeout(gapTimer);
           gapTimer = order?.waiting ? setTimeout(() => deliver(order!.skipGaps()), GAP_WAIT_MS) : undefined;
         };
