@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { GraphQLError, getOperationAST, type DocumentNode } from "graphql";
+import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { GraphQLError, getOperationAST, type DocumentNode, type ExecutionResult } from "graphql";
 import { Redis } from "ioredis";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -195,25 +195,30 @@ export function createGateway(options: GatewayOptions): Gateway {
       const info = req ? requests.get(req) : undefined;
       if (info && params.operationName) info.operationName = params.operationName;
     },
-    onExecute({ args }) {
+    onExecute({ args, executeFn, setExecuteFn }) {
       const { req } = args.contextValue as { req?: IncomingMessage };
       const info = req ? requests.get(req) : undefined;
       if (info) info.operationName = operationNameOf(args.document, args.operationName);
-      // Queries and mutations stop at REQUEST_TIMEOUT_MS; the client can retry (sends with an idempotencyKey safely).
-      const timeout = new AbortController();
-      const timer = setTimeout(
-        () =>
-          timeout.abort(
-            new DomainError("internal_error", `The operation took longer than ${config.REQUEST_TIMEOUT_MS} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`, {
-              retryable: true,
-            }),
-          ),
-        config.REQUEST_TIMEOUT_MS,
-      );
-      timer.unref();
-      const request = (args.contextValue as { request?: Request }).request;
-      (args as { signal?: AbortSignal }).signal = request?.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
-      return { onExecuteDone: () => clearTimeout(timer) };
+      // Queries and mutations are answered within REQUEST_TIMEOUT_MS: the executor stops at the next field,
+      // and the answer does not wait for a resolver still stuck (a send retried with its idempotencyKey is safe).
+      setExecuteFn((executeArgs) => {
+        const reason = new DomainError(
+          "internal_error",
+          `The operation took longer than ${config.REQUEST_TIMEOUT_MS} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`,
+          { retryable: true },
+        );
+        const timeout = new AbortController();
+        const request = (executeArgs.contextValue as { request?: Request }).request;
+        (executeArgs as { signal?: AbortSignal }).signal = request?.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<ExecutionResult>((resolve) => {
+          timer = setTimeout(() => {
+            timeout.abort(reason);
+            resolve({ errors: [createGraphQLError(reason.message, { originalError: reason })] });
+          }, config.REQUEST_TIMEOUT_MS);
+        });
+        return Promise.race([Promise.resolve(executeFn(executeArgs)), timedOut]).finally(() => clearTimeout(timer)) as ReturnType<typeof executeFn>;
+      });
     },
     onSubscribe() {
       return {
@@ -320,7 +325,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const declared = Number(req.headers["content-length"]);
     if (Number.isFinite(declared) && declared > config.MAX_BODY_BYTES) {
       res.setHeader("connection", "close");
-      res.once("finish", () => req.socket.destroySoon?.());
+      res.once("finish", () => req.socket?.destroySoon());
       refuse(res, surface, "invalid_request", bodyTooLargeMessage(config.MAX_BODY_BYTES), { maxBytes: config.MAX_BODY_BYTES });
       return;
     }
@@ -370,7 +375,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       // A body cut off past the limit is not drained: close the connection once answered.
       res.once("finish", () => {
-        if (!req.complete) req.socket.destroySoon?.();
+        if (!req.complete) req.socket?.destroySoon();
       });
       handle(req, res, info).catch((error: unknown) => {
         logger.error({ err: error, requestId: info.id }, "request failed");

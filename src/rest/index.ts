@@ -143,7 +143,7 @@ export function createRestHandler(options: RestOptions) {
         if (error instanceof BodyTooLarge) {
           // Stop reading: answer, then close the connection rather than drain the rest.
           res.setHeader("connection", "close");
-          res.once("finish", () => req.socket.destroySoon?.());
+          res.once("finish", () => req.socket?.destroySoon());
           throw tooLargeError(maxBodyBytes);
         }
         throw error;
