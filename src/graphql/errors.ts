@@ -9,7 +9,7 @@ export interface ErrorLogger {
 
 const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08006", "08001", "08003", "P1001", "P1002", "P1017", "P2024"]);
 const CONNECTION_ERROR_MESSAGE =
-  /Connection terminated|ECONNREFUSED|connect ECONN|DatabaseNotReachable|terminating connection|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Can't reach database/i;
+  /Connection terminated|encountered a connection error|ECONNREFUSED|connect ECONN|DatabaseNotReachable|terminating connection|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Can't reach database/i;
 
 /** A lost or refused database connection (a restart, an outage), as opposed to a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
