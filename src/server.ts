@@ -441,6 +441,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         } catch (error) {
           return refused(toClientError(error, logger));
         }
+        const actor = (contextValue as { actor?: Actor | null }).actor;
+        logger.info(
+          { transport: "graphql-ws", operationName: operationNameOf(document, params.operationName), apiKeyId: actor?.apiKeyId, accountId: actor?.accountId },
+          "subscribe",
+        );
         return {
           schema: enveloped,
           operationName: params.operationName,

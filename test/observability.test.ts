@@ -87,6 +87,7 @@ describe("request logs", () => {
     // The sub-account creation above returned a key in its response body: that is not logged either.
     // Four requests and the SSE stream, logged once it ends.
     await expect.poll(requestLines).toBe(before + 5);
+    await expect.poll(() => logs.entries.some((e) => e.msg === "subscribe" && e.transport === "graphql-ws" && e.operationName === "Spend" && e.apiKeyId)).toBe(true);
     for (const key of [mainKey, subKey, badKey]) {
       expect(logs.text).not.toContain(key);
       expect(logs.text).not.toContain(key.slice(-32));
