@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { GraphQLError, getOperationAST, type DocumentNode, type ExecutionResult } from "graphql";
+import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { GraphQLError, getOperationAST, type DocumentNode } from "graphql";
 import { Redis } from "ioredis";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -16,7 +16,8 @@ import { DomainError } from "./domain/errors.ts";
 import { createLoaders, type GraphQLContext } from "./graphql/context.ts";
 import { bodyTooLargeMessage, toClientError, toValidationError } from "./graphql/errors.ts";
 import { applyCors, corsOrigins } from "./http/cors.ts";
-import { createMetrics, routeLabel, type Metrics } from "./http/metrics.ts";
+import { executionTimeout } from "./http/executionTimeout.ts";
+import { countCharges, createMetrics, routeLabel, type Metrics } from "./http/metrics.ts";
 import { disableIntrospection, queryLimitsPlugin } from "./http/queryLimits.ts";
 import { createRateLimiter, rateLimitSubject, rateLimitedMessage, type RateLimiter } from "./http/rateLimit.ts";
 import { schema } from "./graphql/schema/index.ts";
@@ -133,22 +134,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const metrics = createMetrics();
   const requests = new WeakMap<IncomingMessage, RequestInfo>();
 
-  // Counts every committed charge without touching the charge path itself.
-  const charges = new Proxy(db.charges, {
-    get(target, property) {
-      if (property !== "charge") {
-        const value: unknown = Reflect.get(target, property, target);
-        // The store keeps private fields: its methods must run on the store itself, not on this proxy.
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return (attempt: Parameters<typeof target.charge>[0], onCommitted: Parameters<typeof target.charge>[1]) =>
-        target.charge(attempt, (charge) => {
-          metrics.charges.inc();
-          metrics.chargedCents.inc(Number(charge.amount));
-          onCommitted?.(charge);
-        });
-    },
-  });
+  const charges = countCharges(db.charges, metrics);
 
   const redis = config.REDIS_URL
     ? new Redis(config.REDIS_URL, {
@@ -188,37 +174,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
-  /** Operation names for the request log, rejection counts, open subscriptions, and the execution timeout. */
+  /** Operation names for the request log, rejection counts, open subscriptions. */
   const observe: Plugin = {
     onParams({ params, context }) {
       const { req } = context as { req?: IncomingMessage };
       const info = req ? requests.get(req) : undefined;
       if (info && params.operationName) info.operationName = params.operationName;
     },
-    onExecute({ args, executeFn, setExecuteFn }) {
+    onExecute({ args }) {
       const { req } = args.contextValue as { req?: IncomingMessage };
       const info = req ? requests.get(req) : undefined;
       if (info) info.operationName = operationNameOf(args.document, args.operationName);
-      // Queries and mutations are answered within REQUEST_TIMEOUT_MS: the executor stops at the next field,
-      // and the answer does not wait for a resolver still stuck (a send retried with its idempotencyKey is safe).
-      setExecuteFn((executeArgs) => {
-        const reason = new DomainError(
-          "internal_error",
-          `The operation took longer than ${config.REQUEST_TIMEOUT_MS} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`,
-          { retryable: true },
-        );
-        const timeout = new AbortController();
-        const request = (executeArgs.contextValue as { request?: Request }).request;
-        (executeArgs as { signal?: AbortSignal }).signal = request?.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<ExecutionResult>((resolve) => {
-          timer = setTimeout(() => {
-            timeout.abort(reason);
-            resolve({ errors: [createGraphQLError(reason.message, { originalError: reason })] });
-          }, config.REQUEST_TIMEOUT_MS);
-        });
-        return Promise.race([Promise.resolve(executeFn(executeArgs)), timedOut]).finally(() => clearTimeout(timer)) as ReturnType<typeof executeFn>;
-      });
     },
     onSubscribe() {
       return {
@@ -246,7 +212,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? false
       : { title: "Sub-accounts gateway", defaultQuery: GRAPHIQL_EXAMPLE, headers: JSON.stringify({ Authorization: "Bearer zv_live_..." }, null, 2) },
     maskedErrors: { maskError: (error) => toClientError(error, logger, { maxBodyBytes: config.MAX_BODY_BYTES }) },
-    plugins: [validationErrors, queryLimitsPlugin({ production }), ...(production ? [disableIntrospection] : []), observe],
+    plugins: [validationErrors, queryLimitsPlugin({ production }), ...(production ? [disableIntrospection] : []), executionTimeout(config.REQUEST_TIMEOUT_MS), observe],
     // HTTP and SSE send the key in the Authorization header; graphql-ws in connectionParams.authorization.
     context: async (initial) => {
       const actor = await resolveActor(

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ChargeStore } from "../db/charges.ts";
 
 /**
  * The gateway's Prometheus metrics, on a registry of its own (not prom-client's
@@ -60,4 +61,23 @@ export function routeLabel(pathname: string): string {
   if (pathname === "/v1" || pathname.startsWith("/v1/")) return "/v1";
   if (["/healthz", "/readyz", "/metrics", "/"].includes(pathname)) return pathname;
   return "other";
+}
+
+/** The charge store, counting every committed charge, without touching the charge path itself. */
+export function countCharges(store: ChargeStore, metrics: Metrics): ChargeStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property !== "charge") {
+        // The store keeps private fields: its methods must run on the store itself, not on this proxy.
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (attempt: Parameters<ChargeStore["charge"]>[0], onCommitted: Parameters<ChargeStore["charge"]>[1]) =>
+        target.charge(attempt, (charge) => {
+          metrics.charges.inc();
+          metrics.chargedCents.inc(Number(charge.amount));
+          onCommitted(charge);
+        });
+    },
+  });
 }
