@@ -174,6 +174,22 @@ describe("request size and time limits", () => {
     expect((await gw.gql(`{ balance { balance } }`, {}, mainKey)).status).toBe(200);
   });
 
+  it("subscriptions outlive REQUEST_TIMEOUT_MS on both transports", async () => {
+    const { mainKey: key } = await gw.createTeam({ name: "Long-lived" });
+    const created = await gw.gql(`mutation { createSubAccount(input: { name: "Listener" }) { apiKey } }`, {}, key);
+    const subKey = created.data.createSubAccount.apiKey;
+    const ws = await subscribeWs(gw.url, key, SPEND);
+    const sse = await subscribeSse(gw.url, key, SPEND);
+    // Three times the timeout, then a charge: both streams are still there to carry it.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect((await gw.gql(SEND, { input: { to: "+14155550100", text: "still listening" } }, subKey)).status).toBe(200);
+    expect(await ws.waitFor(1)).toHaveLength(1);
+    expect(await sse.waitFor(1)).toHaveLength(1);
+    expect(ws.errors.concat(sse.errors)).toEqual([]);
+    ws.close();
+    sse.close();
+  });
+
   it("a client that never finishes its headers (slowloris) is answered 408 and disconnected after REQUEST_TIMEOUT_MS", async () => {
     const port = Number(new URL(gw.url).port);
     const socket = connect(port, "127.0.0.1");
