@@ -24,6 +24,23 @@ const schema = z
     PURGE_INTERVAL_MS: z.coerce.number().int().min(1000).max(86_400_000).default(3_600_000),
     /** Largest request body accepted, in bytes. */
     MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_048_576),
+    /** Sustained requests per second allowed per API key (per client IP without a key); 0 disables rate limiting. */
+    RATE_LIMIT_RPS: z.coerce.number().int().min(0).max(1_000_000).default(100),
+    /** Requests a key may send at once before the sustained rate applies. */
+    RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(10_000_000).default(200),
+    /** Longest time to receive a request and to answer a query or mutation (subscriptions are not cut). */
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    /**
+     * Browser origins allowed to call the API (comma-separated, or `*` for any). Unset: `*` in
+     * development and test, none in production.
+     */
+    CORS_ORIGINS: z
+      .string()
+      .optional()
+      .transform((value) => value?.split(",").map((origin) => origin.trim()).filter((origin) => origin !== ""))
+      .refine((origins) => origins === undefined || origins.every((origin) => origin === "*" || /^https?:\/\/[^/\s]+$/.test(origin)), {
+        message: "must be * or a comma-separated list of origins such as https://app.example.com (scheme and host, no path)",
+      }),
     /** The simulated carrier's delay between queued, sent and delivered. */
     DELIVERY_STEP_MS: z.coerce.number().int().min(0).max(60_000).default(500),
     /** A JSON price table replacing the built-in one (src/domain/prices.json). */

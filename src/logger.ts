@@ -2,10 +2,25 @@ import pino from "pino";
 
 export type Logger = pino.Logger;
 
-/** Structured logs; the Authorization header (an API key) is never written. */
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    redact: { paths: ["req.headers.authorization", "headers.authorization", "authorization", "apiKey", "key"], censor: "[redacted]" },
-  });
+/**
+ * Structured logs (JSON lines). API keys are never written: request logs carry
+ * only the key's id and display prefix, and these paths are censored in case a
+ * header set or a key ever reaches a log call.
+ */
+export const REDACTED_PATHS = [
+  "req.headers.authorization",
+  "headers.authorization",
+  "authorization",
+  "*.authorization",
+  "connectionParams",
+  "*.connectionParams",
+  "apiKey",
+  "*.apiKey",
+  "key",
+  "*.key",
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = { level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -9,7 +9,7 @@ export interface ErrorLogger {
 
 const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08006", "08001", "08003", "P1001", "P1002", "P1017", "P2024"]);
 const CONNECTION_ERROR_MESSAGE =
-  /Connection terminated|ECONNREFUSED|connect ECONN|DatabaseNotReachable|terminating connection|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Can't reach database/i;
+  /Connection terminated|encountered a connection error|ECONNREFUSED|connect ECONN|DatabaseNotReachable|terminating connection|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Can't reach database/i;
 
 /** A lost or refused database connection (a restart, an outage), as opposed to a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -21,6 +21,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     current = cause;
   }
   return false;
+}
+
+export function bodyTooLargeMessage(maxBytes: number | undefined): string {
+  return `The request body is too large: the limit is ${maxBytes ?? "MAX_BODY_BYTES"} bytes. Send a smaller JSON body.`;
 }
 
 /**
@@ -86,9 +90,11 @@ function fieldFromNodes(error: GraphQLError): string | undefined {
  * (`spec: false`: yoga would otherwise answer 200 to `accept: application/json`).
  */
 export function toValidationError(validationError: Error): GraphQLError {
-  const error = validationError instanceof GraphQLError ? validationError : new GraphQLError(validationError.message);
-  const field = fieldFromNodes(error) ?? fieldFromCoercionMessage(error.message);
-  const mapped = withCode(error, "invalid_request", error.message, field ? { field } : undefined);
+  const error = isGraphQLErrorLike(validationError) ? validationError : new GraphQLError(validationError.message);
+  // A query limit (src/http/queryLimits.ts) brings its own details; other rules name the field at fault.
+  const own = error.extensions?.code === "invalid_request" ? (error.extensions.details as Record<string, unknown> | undefined) : undefined;
+  const field = own ? undefined : (fieldFromNodes(error) ?? fieldFromCoercionMessage(error.message));
+  const mapped = withCode(error, "invalid_request", error.message, own ?? (field ? { field } : undefined));
   (mapped.extensions.http as { spec?: boolean }).spec = false;
   return mapped;
 }
@@ -110,9 +116,15 @@ function cursorError(error: GraphQLError): { message: string; details: Record<st
  * Gives every error a code of DESIGN.md section 3 and the matching HTTP status,
  * and masks everything unexpected: no stack, no SQL, no internals reach a client.
  */
-export function toClientError(error: unknown, logger: ErrorLogger): GraphQLError {
+export function toClientError(error: unknown, logger: ErrorLogger, limits: { maxBodyBytes?: number } = {}): GraphQLError {
   const graphqlError = isGraphQLErrorLike(error) ? error : null;
   const original: unknown = graphqlError ? graphqlError.originalError : error;
+
+  // graphql-yoga's own refusal of a body over maxRequestBodySize (413): one code, one status, as REST.
+  if (graphqlError?.extensions?.code === "REQUEST_ENTITY_TOO_LARGE") {
+    const { maxBodyBytes } = limits;
+    return withCode(null, "invalid_request", bodyTooLargeMessage(maxBodyBytes), maxBodyBytes ? { maxBytes: maxBodyBytes } : undefined);
+  }
 
   if (isDomainError(original)) return withCode(graphqlError, original.code, original.message, original.details);
   if (original instanceof Error && original.name === "PothosValidationError") {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { DomainError, ERROR_STATUS, invalidRequest, type ErrorCode } from "../domain/errors.ts";
-import { isDatabaseUnavailable, type ErrorLogger } from "../graphql/errors.ts";
+import { bodyTooLargeMessage, isDatabaseUnavailable, type ErrorLogger } from "../graphql/errors.ts";
 
 /** The REST error body of DESIGN.md section 3. */
 export interface ErrorBody {
@@ -116,7 +116,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
 }
 
 export function tooLargeError(maxBytes: number): DomainError {
-  return invalidRequest(`The request body is larger than ${maxBytes} bytes. Send a smaller JSON body.`, { maxBytes });
+  return invalidRequest(bodyTooLargeMessage(maxBytes), { maxBytes });
 }
 
 /** An empty body is `undefined`; anything else must be JSON. */

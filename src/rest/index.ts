@@ -6,7 +6,7 @@ import type { ErrorLogger } from "../graphql/errors.ts";
 import { parseBearer } from "../services/auth.ts";
 import type { Actor } from "../services/deps.ts";
 import type { Services } from "../services/index.ts";
-import { BodyTooLarge, parseJsonBody, readBody, sendError, sendJson, toErrorBody, tooLargeError } from "./http.ts";
+import { BodyTooLarge, type ErrorBody, parseJsonBody, readBody, sendError, sendJson, toErrorBody, tooLargeError } from "./http.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { routes, type RouteDef } from "./routes.ts";
 
@@ -69,7 +69,29 @@ function queryObject(search: URLSearchParams): Record<string, string | string[]>
 export interface RestOptions {
   services: Services;
   maxBodyBytes: number;
+  /** A route's handler that runs longer is answered with a retryable internal_error. */
+  timeoutMs: number;
   logger: ErrorLogger;
+  /** Told who made the request (for the request log). */
+  onActor?: (req: IncomingMessage, actor: Actor) => void;
+  /** Told the code of each error answered (for the metrics). */
+  onError?: (code: ErrorBody["code"]) => void;
+}
+
+function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new DomainError("internal_error", `The request took longer than ${timeoutMs} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`, {
+            retryable: true,
+          }),
+        ),
+      timeoutMs,
+    );
+  });
+  return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
 }
 
 /** Serves `/v1/...`: matches a route, reads and checks the request, calls its handler, maps errors. */
@@ -78,7 +100,9 @@ export function createRestHandler(options: RestOptions) {
 
   async function resolveActor(req: IncomingMessage): Promise<Actor | null> {
     const key = parseBearer(req.headers.authorization ?? null);
-    return key === null ? null : services.authenticate(key);
+    const actor = key === null ? null : await services.authenticate(key);
+    if (actor) options.onActor?.(req, actor);
+    return actor;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -119,7 +143,7 @@ export function createRestHandler(options: RestOptions) {
         if (error instanceof BodyTooLarge) {
           // Stop reading: answer, then close the connection rather than drain the rest.
           res.setHeader("connection", "close");
-          res.once("finish", () => req.socket.destroySoon?.());
+          res.once("finish", () => req.socket?.destroySoon());
           throw tooLargeError(maxBodyBytes);
         }
         throw error;
@@ -130,7 +154,7 @@ export function createRestHandler(options: RestOptions) {
       }
     }
 
-    const result = await route.handler({ actor, params, query, body, services });
+    const result = await withTimeout(route.handler({ actor, params, query, body, services }), options.timeoutMs);
     sendJson(res, route.status, result);
   }
 
@@ -140,6 +164,7 @@ export function createRestHandler(options: RestOptions) {
     if (url.pathname !== "/v1" && !url.pathname.startsWith("/v1/")) return false;
     handle(req, res, url).catch((error: unknown) => {
       const body = toErrorBody(error, logger, { method: req.method, path: url.pathname });
+      options.onError?.(body.code);
       if (res.headersSent) {
         res.destroy();
         return;

@@ -4,7 +4,7 @@ import path from "node:path";
 import { inject } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/client.ts";
-import { createLogger } from "../../src/logger.ts";
+import { createLogger, type Logger } from "../../src/logger.ts";
 import { createGateway, type Gateway } from "../../src/server.ts";
 import { ManualClock } from "../../src/services/clock.ts";
 import { TEST_PROVIDER, createDatabaseFromTemplate } from "./databases.ts";
@@ -39,7 +39,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 }
 
 /** A fresh copy of the migrated template database (SQLite, or PostgreSQL with TEST_DATABASE=postgresql), served over real HTTP on a free port. */
-export async function startGateway(options: { env?: Record<string, string> } = {}): Promise<TestGateway> {
+export async function startGateway(options: { env?: Record<string, string>; logger?: Logger } = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
   const databaseUrl = database.url;
   const sql = {
@@ -58,7 +58,7 @@ export async function startGateway(options: { env?: Record<string, string> } = {
   });
   const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: "silent", PORT: "0", HOST: "127.0.0.1", DELIVERY_STEP_MS: "20", ...options.env });
   const clock = new ManualClock();
-  const gateway = createGateway({ config, db, logger: createLogger("silent"), clock });
+  const gateway = createGateway({ config, db, logger: options.logger ?? createLogger("silent"), clock });
   const url = await gateway.listen(0, "127.0.0.1");
 
   async function gql<T>(query: string, variables?: Record<string, unknown>, key?: string): Promise<GraphQLResponse<T>> {
