@@ -9,20 +9,17 @@ import { DomainError } from "../domain/errors.ts";
  * with the same idempotencyKey is never charged twice. Subscriptions are not cut.
  */
 export function executionTimeout(timeoutMs: number): Plugin {
+  const message = `The operation took longer than ${timeoutMs} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`;
   return {
     onExecute({ executeFn, setExecuteFn }) {
       setExecuteFn((args) => {
-        const reason = new DomainError(
-          "internal_error",
-          `The operation took longer than ${timeoutMs} ms and was stopped. Retry; a send retried with the same idempotencyKey is never charged twice.`,
-          { retryable: true },
-        );
+        // Per request only what every request needs: the error is made if the timer fires.
         const timeout = new AbortController();
-        const request = (args.contextValue as { request?: Request }).request;
-        (args as { signal?: AbortSignal }).signal = request?.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
+        (args as { signal?: AbortSignal }).signal = timeout.signal;
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<ExecutionResult>((resolve) => {
           timer = setTimeout(() => {
+            const reason = new DomainError("internal_error", message, { retryable: true });
             timeout.abort(reason);
             resolve({ errors: [createGraphQLError(reason.message, { originalError: reason })] });
           }, timeoutMs);
