@@ -15,7 +15,7 @@ import { startFanoutClient, type FanoutResult } from "./fanout-client.ts";
 import { graphqlOk, startGatewayProcess, type GatewayProcess } from "./gateway.ts";
 import { checkTeam, countCharges, type InvariantCheck } from "./invariants.ts";
 import { describeMachine } from "./lib/machine.ts";
-import { ROOT, cleanUpOnSignals, onCleanup, runCleanups, sleep } from "./lib/proc.ts";
+import { ROOT, cleanUpOnSignals, isTearingDown, onCleanup, runCleanups, sleep } from "./lib/proc.ts";
 import { loadSettings, type DatabaseKind, type Settings } from "./lib/settings.ts";
 import { median } from "./lib/stats.ts";
 import { SEND_INPUT, SEND_MUTATION, runLoad, type LoadResult } from "./load.ts";
@@ -321,6 +321,7 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (error: unknown) => {
+  if (isTearingDown()) return;
   process.stderr.write(`\nbench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
   await runCleanups();
   process.exit(1);

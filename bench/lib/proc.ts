@@ -28,11 +28,18 @@ export function onCleanup(label: string, run: () => Promise<void>): () => void {
 }
 
 let cleaning: Promise<void> | null = null;
+let tearingDown = false;
+
+/** True once a signal or a crash started the teardown (errors of the stopped children are expected then). */
+export function isTearingDown(): boolean {
+  return tearingDown;
+}
 
 export function runCleanups(): Promise<void> {
   cleaning ??= (async () => {
     while (cleanups.length > 0) {
       const entry = cleanups.pop()!;
+      if (tearingDown) process.stderr.write(`  cleanup: ${entry.label}\n`);
       try {
         await entry.run();
       } catch (error) {
@@ -44,14 +51,26 @@ export function runCleanups(): Promise<void> {
   return cleaning;
 }
 
-/** Ctrl-C or a kill: tear everything down, then exit. */
+/** Ctrl-C, a kill, or a crash: tear everything down, then exit. */
 export function cleanUpOnSignals(): void {
+  // `on`, not `once`: tsx relays a signal again when its child is slow to acknowledge it, and with no
+  // listener left the second one would end this process before the teardown is done.
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (tearingDown) return;
       process.stderr.write(`\n${signal}: stopping the processes and dropping the databases...\n`);
+      tearingDown = true;
       void runCleanups().finally(() => process.exit(130));
     });
   }
+  const crash = (error: unknown) => {
+    // e.g. EPIPE when the output is piped into `head`: the children must not outlive us.
+    process.stderr.write(`\nunexpected error, cleaning up: ${String(error)}\n`);
+    tearingDown = true;
+    void runCleanups().finally(() => process.exit(1));
+  };
+  process.once("uncaughtException", crash);
+  process.once("unhandledRejection", crash);
 }
 
 /** The environment of a child: this one's, minus anything the gateway reads, plus `overrides`. */
