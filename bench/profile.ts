@@ -71,8 +71,9 @@ async function inspector(url: string) {
 /** Where a frame's code lives: a package of node_modules, a file of ours, or node/V8 itself. */
 function moduleOf(frame: CallFrame): string {
   const url = frame.url;
-  if (!url) return frame.functionName.startsWith("(") ? frame.functionName : "(native / V8)";
+  if (!url) return frame.functionName.startsWith("(") ? frame.functionName : "(native: V8 builtins and C++ bindings)";
   if (url.startsWith("node:")) return "node: (core)";
+  if (url.startsWith("wasm://")) return `${url} (WebAssembly: Prisma's query compiler)`;
   const packageMatch = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url.replace(/.*node_modules\/\.pnpm\/[^/]+\//, ""));
   if (packageMatch) return packageMatch[1]!;
   const ours = /\/(src\/.+|bench\/.+)$/.exec(url);
@@ -104,7 +105,7 @@ export function summarize(profile: CpuProfile, top = 25): string {
       .slice(0, top)
       .map(([name, micros]) => `| ${((micros / total) * 100).toFixed(1)}% | ${(micros / 1000).toFixed(0)} ms | \`${name}\` |`);
   return [
-    `Sampled ${(total / 1e6).toFixed(1)} s of CPU time (self time; "(idle)" is the event loop waiting).`,
+    `${(total / 1e6).toFixed(1)} s sampled (wall clock of the main thread, self time: "(idle)" is the event loop waiting, the rest is CPU work).`,
     "",
     "By module:",
     "",

@@ -77,7 +77,7 @@ export function renderReport(results: BenchResults, notes: string): string {
 
   const targets: TargetRow[] = [];
   const addTarget = (target: string, value: number, measured: string, met: (value: number) => boolean) =>
-    targets.push({ target, measured, verdict: Number.isFinite(value) ? (met(value) ? "met" : "missed") : "not measured" });
+    targets.push(Number.isFinite(value) ? { target, measured, verdict: met(value) ? "met" : "missed" } : { target, measured: "-", verdict: "not measured" });
   for (const database of ["sqlite", "postgresql"] as const) {
     const balanceRatio = ratio(find(`${database}.balance`), find(`${database}.bare`));
     addTarget(`balance query >= 60% of bare yoga (${database})`, balanceRatio, percent(balanceRatio), (value) => value >= 0.6);
@@ -228,7 +228,11 @@ export function renderReport(results: BenchResults, notes: string): string {
   );
   if (results.sqlCounts.length === 0) push("_not measured in this run_", "");
   for (const count of results.sqlCounts) {
-    push(`- **${count.database}: ${count.steadyRequest} statements** per request (first request of the key: ${count.firstRequest}):`, "", ...count.statements.map((sql) => `  - \`${sql.replace(/`/g, "'")}\``), "");
+    const shorten = (raw: string) => {
+      const sql = raw.replace(/"public"\.|`main`\./g, "").replace(/[`"]/g, "");
+      return sql.length > 150 ? `${sql.slice(0, 150)}...` : sql;
+    };
+    push(`- **${count.database}: ${count.steadyRequest} statements** per request (first request of the key: ${count.firstRequest}):`, "", ...count.statements.map((sql) => `  1. \`${shorten(sql)}\``), "");
   }
   push(
     "## 5. The listing beside PostGraphile",
