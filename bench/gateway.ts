@@ -15,7 +15,7 @@ export interface GatewayOptions {
   databaseUrl: string;
   redisUrl?: string;
   redisPrefix?: string;
-  /** e.g. "--cpu-prof --cpu-prof-dir=..." for a profile of this instance. */
+  /** e.g. "--inspect-port=127.0.0.1:0": an inspector that stays off until SIGUSR1 (profiles, memory after GC). */
   nodeOptions?: string;
 }
 

@@ -12,9 +12,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import WebSocket from "ws";
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
-import { ROOT, cleanUpOnSignals, onCleanup, runCleanups, waitUntil } from "./lib/proc.ts";
+import { openInspector } from "./lib/inspector.ts";
+import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { BALANCE_QUERY, body } from "./queries.ts";
 import { seedTeam } from "./seed.ts";
@@ -40,33 +40,6 @@ interface CpuProfile {
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
 const outDir = path.join(ROOT, "bench", "results", "profiles");
 const log = (message: string) => process.stderr.write(`[profile] ${message}\n`);
-
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function inspector(url: string) {
-  const socket = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    socket.once("open", () => resolve());
-    socket.once("error", reject);
-  });
-  let nextId = 1;
-  const pending = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
-  socket.on("message", (data) => {
-    const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-    if (message.id === undefined) return;
-    const waiter = pending.get(message.id);
-    pending.delete(message.id);
-    if (message.error) waiter?.reject(new Error(message.error.message));
-    else waiter?.resolve(message.result);
-  });
-  return {
-    send<T = any>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-      const id = nextId++;
-      socket.send(JSON.stringify({ id, method, params }));
-      return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-    },
-    close: () => socket.close(),
-  };
-}
 
 /** Where a frame's code lives: a package of node_modules, a file of ours, or node/V8 itself. */
 function moduleOf(frame: CallFrame): string {
@@ -125,9 +98,7 @@ export function summarize(profile: CpuProfile, top = 25): string {
 async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">): Promise<string> {
   log(`${name}: warm-up`);
   await runLoad({ ...spec, label: `${name} warm-up`, duration: 3 });
-  process.kill(gateway.nodePid, "SIGUSR1");
-  const url = await waitUntil("the gateway's inspector", 10_000, async () => /Debugger listening on (ws:\/\/\S+)/.exec(gateway.proc.stderr)?.[1]);
-  const cdp = await inspector(url);
+  const cdp = await openInspector(gateway.nodePid, () => gateway.proc.stderr);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
   await cdp.send("Profiler.start");

@@ -24,8 +24,17 @@ export interface FanoutMeasurement {
   seconds: number;
   charges: number;
   expectedDeliveries: number;
+  invariants: InvariantCheck;
   client: FanoutResult;
-  memory: { rssBeforeKib: number[]; rssAfterKib: number[]; subscribersPerInstance: number[]; kibPerSubscription: number[] };
+  memory: {
+    rssBeforeKib: number[];
+    rssAfterKib: number[];
+    subscribersPerInstance: number[];
+    kibPerSubscription: number[];
+    heapUsedAfterGcBeforeKib: number[];
+    heapUsedAfterGcAfterKib: number[];
+    heapKibPerSubscription: number[];
+  };
 }
 
 export interface BenchResults {
@@ -132,7 +141,10 @@ export function renderReport(results: BenchResults, notes: string): string {
     "npm run bench                      # everything below: about 10 minutes",
     "BENCH_QUICK=1 npm run bench        # 2 s runs, 1 run per target: checks that every part works",
     "BENCH_DB=sqlite BENCH_ONLY=sends npm run bench   # a part (writes bench/results/partial.json only)",
-    "npm run bench:profile              # CPU profiles of the gateway under the balance query and charged sends",
+    "npm run bench:profile              # CPU profiles of the gateway under the balance query and charged sends (SQLite)",
+    "BENCH_PROFILE_DATABASE=postgresql npm run bench:profile   # the same on PostgreSQL",
+    "# bench:profile starts the V8 profiler through the inspector only while the load runs (the .cpuprofile of `node --cpu-prof`,",
+    "# without start-up). For a whole process lifetime instead: NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm start",
     "```",
     "",
     `This report: ${settings.runs} measured run(s) of ${settings.duration} s per target, after ${settings.warmup} s of warm-up load; ${settings.connections} connections for queries, ${settings.sendConnections} for sends. ` +
@@ -182,10 +194,13 @@ export function renderReport(results: BenchResults, notes: string): string {
     if (measurement && raw) push(`- ${measurement.title}: **${percent(ratio(measurement, raw))}** of the raw ceiling`);
   }
   push("", "Invariants of DESIGN.md section 2 (`checkInvariants` of test/helpers/invariants.ts, read from the database) after every run:", "");
-  for (const measurement of results.measurements.filter((m) => m.invariants)) {
-    const checks = measurement.invariants!;
+  const invariantRuns = [
+    ...results.measurements.filter((m) => m.invariants).map((m) => ({ title: m.title, checks: m.invariants! })),
+    ...results.fanouts.map((fan) => ({ title: `fan-out sends (${fan.database})`, checks: [fan.invariants] })),
+  ];
+  for (const { title, checks } of invariantRuns) {
     const broken = checks.filter((check) => check.violations > 0);
-    push(`- ${measurement.title}: ${checks.length} check(s), ${broken.length === 0 ? `all hold (${checks[checks.length - 1]?.charges} charges in the ledger at the last)` : `**broken**: ${broken.map((check) => check.message).join("; ")}`}`);
+    push(`- ${title}: ${checks.length} check(s), ${broken.length === 0 ? `all hold (${checks[checks.length - 1]?.charges} charges in the ledger at the last)` : `**broken**: ${broken.map((check) => check.message).join("; ")}`}`);
   }
   const failures = results.measurements.filter((m) => m.runs.some((run) => Object.keys(run.failures).length > 0 || run.errors > 0 || run.timeouts > 0));
   if (failures.length > 0) {
@@ -200,18 +215,19 @@ export function renderReport(results: BenchResults, notes: string): string {
     "",
     "Latency = the subscriber's `Date.now()` at receipt minus the event's `chargedAt`, on the same machine clock. `chargedAt` is taken by the messages service just before the charge transaction starts, so the interval covers the charge transaction itself (BEGIN to COMMIT), publishing on the event bus (in-process, or through Redis to every instance), the GraphQL execution of the event for every subscriber, the WebSocket write, and the client process parsing the message up to its callback (millisecond resolution). It does not include the HTTP request of the send before pricing.",
     "",
-    "Memory per idle subscription = (VmRSS of the node process running src/main.ts after opening the idle subscriptions - before) / subscriptions on that instance, from /proc/<pid>/status of tsx's child process.",
+    "Memory per idle subscription = (VmRSS of the node process running src/main.ts after opening the idle subscriptions - before) / subscriptions on that instance, from /proc/<pid>/status of tsx's child process. " +
+      "RSS moves with the garbage collector's timing, so the heap is also read right after a full garbage collection (HeapProfiler.collectGarbage, then process.memoryUsage().heapUsed, through the inspector, which these fan-out instances start switched off: `--inspect-port=127.0.0.1:0`, opened by SIGUSR1 for the readings only): the heap retained per subscription.",
     "",
   );
   if (results.fanouts.length === 0) push("_not measured in this run_", "");
   else {
     push(
-      "| database | instances | subscribers | charges (rate) | deliveries / expected | p50 ms | p90 ms | p99 ms | max ms | RSS before -> after (MiB) | KiB per idle subscription |",
-      "|---|---|---|---|---|---|---|---|---|---|---|",
+      "| database | instances | subscribers | charges (rate) | deliveries / expected | p50 ms | p90 ms | p99 ms | max ms | RSS before -> after (MiB) | RSS KiB per idle subscription | heap KiB per idle subscription (after GC) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...results.fanouts.map((fan) => {
         const mib = (kib: number) => (kib / 1024).toFixed(0);
         const rss = fan.memory.rssBeforeKib.map((before, index) => `${mib(before)} -> ${mib(fan.memory.rssAfterKib[index]!)}`).join(", ");
-        return `| ${fan.database} | ${fan.instances} | ${fan.subscribers} | ${fan.charges} (${fan.sendsPerSecond}/s for ${fan.seconds} s) | ${fan.client.deliveries} / ${fan.expectedDeliveries} | ${ms(fan.client.latencyMs.p50)} | ${ms(fan.client.latencyMs.p90)} | ${ms(fan.client.latencyMs.p99)} | ${ms(fan.client.latencyMs.max)} | ${rss} | ${fan.memory.kibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} |`;
+        return `| ${fan.database} | ${fan.instances} | ${fan.subscribers} | ${fan.charges} (${fan.sendsPerSecond}/s for ${fan.seconds} s) | ${fan.client.deliveries} / ${fan.expectedDeliveries} | ${ms(fan.client.latencyMs.p50)} | ${ms(fan.client.latencyMs.p90)} | ${ms(fan.client.latencyMs.p99)} | ${ms(fan.client.latencyMs.max)} | ${rss} | ${fan.memory.kibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} | ${fan.memory.heapKibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} |`;
       }),
       "",
     );

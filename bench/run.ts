@@ -14,6 +14,7 @@ import { startBareYoga, BARE_QUERY } from "./bare-yoga.ts";
 import { startFanoutClient, type FanoutResult } from "./fanout-client.ts";
 import { graphqlOk, startGatewayProcess, type GatewayProcess } from "./gateway.ts";
 import { checkTeam, countCharges, type InvariantCheck } from "./invariants.ts";
+import { memoryAfterGc, openInspector } from "./lib/inspector.ts";
 import { describeMachine } from "./lib/machine.ts";
 import { ROOT, cleanUpOnSignals, isTearingDown, onCleanup, runCleanups, sleep } from "./lib/proc.ts";
 import { loadSettings, type DatabaseKind, type Settings } from "./lib/settings.ts";
@@ -107,12 +108,12 @@ interface Phase {
 
 const wants = (section: Settings["sections"][number]) => settings.sections.includes(section);
 
-async function startInstances(phase: Phase, count: number, tag: string): Promise<GatewayProcess[]> {
+async function startInstances(phase: Phase, count: number, tag: string, nodeOptions?: string): Promise<GatewayProcess[]> {
   const instances: GatewayProcess[] = [];
   // One after the other: the first applies the migrations.
   for (let index = 0; index < count; index += 1) {
     const label = `gateway ${phase.database} ${tag}${count > 1 ? ` #${index + 1}` : ""}`;
-    instances.push(await startGatewayProcess({ label, databaseUrl: phase.databaseUrl, redisUrl: phase.redis?.url, redisPrefix: phase.redis?.prefix }));
+    instances.push(await startGatewayProcess({ label, databaseUrl: phase.databaseUrl, redisUrl: phase.redis?.url, redisPrefix: phase.redis?.prefix, nodeOptions }));
   }
   return instances;
 }
@@ -193,9 +194,20 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
   await Promise.all(instances.map((instance) => instance.stop()));
   if (wants("fanout")) {
     // Fresh processes: the memory baseline should not carry the garbage of the load above.
-    instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out");
+    // With an inspector that stays off until the memory reading asks for a garbage collection through it.
+    instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out", "--inspect-port=127.0.0.1:0");
     results.fanouts.push(await fanout(phase, instances, sendsTeam));
     await Promise.all(instances.map((instance) => instance.stop()));
+  }
+}
+
+/** heapUsed right after a full GC, through the instance's inspector (opened for this reading only). */
+async function heapAfterGc(instance: GatewayProcess): Promise<number> {
+  const inspector = await openInspector(instance.nodePid, () => instance.proc.stderr);
+  try {
+    return (await memoryAfterGc(inspector)).heapUsedKib;
+  } finally {
+    inspector.close();
   }
 }
 
@@ -207,13 +219,16 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   for (const instance of instances) for (let index = 0; index < 20; index += 1) await graphqlOk(instance.url, team.mainKey, BALANCE_QUERY);
   await sleep(2_000);
   const rssBefore = instances.map((instance) => instance.rssKib());
+  const heapBefore = await Promise.all(instances.map(heapAfterGc));
   const client = startFanoutClient({ urls: instances.map((instance) => instance.url), key: team.mainKey, subscribers });
   await client.waitForLine((line) => line === "CONNECTED", 120_000);
   await sleep(3_000);
   const rssAfter = instances.map((instance) => instance.rssKib());
+  const heapAfter = await Promise.all(instances.map(heapAfterGc));
   // The client opens subscriber i on instance i mod n.
   const perInstance = instances.map((_, index) => Math.floor(subscribers / instances.length) + (index < subscribers % instances.length ? 1 : 0));
   const kibPerSubscription = instances.map((_, index) => (rssAfter[index]! - rssBefore[index]!) / perInstance[index]!);
+  const heapKibPerSubscription = instances.map((_, index) => (heapAfter[index]! - heapBefore[index]!) / perInstance[index]!);
 
   // One charge that every subscriber must see: then all subscriptions are registered, and the measured window starts.
   const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
@@ -238,7 +253,8 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   const result = JSON.parse(await resultLine) as FanoutResult;
   await client.finished(30_000).catch(() => client.stop());
   const expected = charges * subscribers;
-  log(`${database}: fan-out p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.deliveries}/${expected} deliveries, ${kibPerSubscription.map((kib) => kib.toFixed(1)).join(" / ")} KiB RSS per idle subscription`);
+  const invariants = await checkTeam(phase.databaseUrl, team.teamId);
+  log(`${database}: fan-out p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.deliveries}/${expected} deliveries, ${kibPerSubscription.map((kib) => kib.toFixed(1)).join(" / ")} KiB RSS, ${heapKibPerSubscription.map((kib) => kib.toFixed(1)).join(" / ")} KiB heap (after GC) per idle subscription`);
   return {
     database,
     instances: instances.length,
@@ -247,8 +263,17 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
     seconds: settings.fanoutSeconds,
     charges,
     expectedDeliveries: expected,
+    invariants,
     client: result,
-    memory: { rssBeforeKib: rssBefore, rssAfterKib: rssAfter, subscribersPerInstance: perInstance, kibPerSubscription },
+    memory: {
+      rssBeforeKib: rssBefore,
+      rssAfterKib: rssAfter,
+      subscribersPerInstance: perInstance,
+      kibPerSubscription,
+      heapUsedAfterGcBeforeKib: heapBefore,
+      heapUsedAfterGcAfterKib: heapAfter,
+      heapKibPerSubscription,
+    },
   };
 }
 
