@@ -222,12 +222,12 @@ export function renderReport(results: BenchResults, notes: string): string {
   if (results.fanouts.length === 0) push("_not measured in this run_", "");
   else {
     push(
-      "| database | instances | subscribers | charges (rate) | deliveries / expected | p50 ms | p90 ms | p99 ms | max ms | RSS before -> after (MiB) | RSS KiB per idle subscription | heap KiB per idle subscription (after GC) |",
+      "| database | instances | subscribers | charges | deliveries / expected | p50 ms | p90 ms | p99 ms | max ms | RSS before -> after (MiB) | RSS KiB per idle subscription | heap KiB per idle subscription (after GC) |",
       "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...results.fanouts.map((fan) => {
         const mib = (kib: number) => (kib / 1024).toFixed(0);
         const rss = fan.memory.rssBeforeKib.map((before, index) => `${mib(before)} -> ${mib(fan.memory.rssAfterKib[index]!)}`).join(", ");
-        return `| ${fan.database} | ${fan.instances} | ${fan.subscribers} | ${fan.charges} (${fan.sendsPerSecond}/s for ${fan.seconds} s) | ${fan.client.deliveries} / ${fan.expectedDeliveries} | ${ms(fan.client.latencyMs.p50)} | ${ms(fan.client.latencyMs.p90)} | ${ms(fan.client.latencyMs.p99)} | ${ms(fan.client.latencyMs.max)} | ${rss} | ${fan.memory.kibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} | ${fan.memory.heapKibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} |`;
+        return `| ${fan.database} | ${fan.instances} | ${fan.subscribers} | ${fan.charges} in ${fan.seconds} s (asked: ${fan.sendsPerSecond}/s) | ${fan.client.deliveries} / ${fan.expectedDeliveries} | ${ms(fan.client.latencyMs.p50)} | ${ms(fan.client.latencyMs.p90)} | ${ms(fan.client.latencyMs.p99)} | ${ms(fan.client.latencyMs.max)} | ${rss} | ${fan.memory.kibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} | ${fan.memory.heapKibPerSubscription.map((kib) => kib.toFixed(1)).join(", ")} |`;
       }),
       "",
     );

@@ -240,7 +240,8 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   await runLoad({
     label: `fan-out sender (${database})`,
     urls: instances.map((instance) => instance.url),
-    connections: 4,
+    // One connection per send a second: each waits for its answer, so fewer could not keep the rate when sends are slow.
+    connections: Math.max(1, Math.round(settings.fanoutRate)),
     duration: settings.fanoutSeconds,
     overallRate: settings.fanoutRate,
     send: { keys: team.subAccounts.map((account) => account.key), runId: `fanout-${uniqueSuffix()}` },
