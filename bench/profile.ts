@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:profile`: V8 CPU profiles of one gateway process (the node
+ * process running src/main.ts, as `npm start` runs it, on a fresh SQLite file
+ * by default or BENCH_PROFILE_DATABASE=postgresql) under the balance query and
+ * under charged sends. The profiler is switched on through the inspector only
+ * while the load runs, so start-up and seeding stay out of the profile (the
+ * same .cpuprofile format as `node --cpu-prof`). Writes the profiles and a
+ * summary of self time by function and by module to bench/results/profiles/.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
+import { openInspector } from "./lib/inspector.ts";
+import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
+import { runLoad, type LoadSpec } from "./load.ts";
+import { BALANCE_QUERY, body } from "./queries.ts";
+import { seedTeam } from "./seed.ts";
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  hitCount?: number;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
+const outDir = path.join(ROOT, "bench", "results", "profiles");
+const log = (message: string) => process.stderr.write(`[profile] ${message}\n`);
+
+/** Where a frame's code lives: a package of node_modules, a file of ours, or node/V8 itself. */
+function moduleOf(frame: CallFrame): string {
+  const url = frame.url;
+  if (!url) return frame.functionName.startsWith("(") ? frame.functionName : "(native: V8 builtins and C++ bindings)";
+  if (url.startsWith("node:")) return "node: (core)";
+  if (url.startsWith("wasm://")) return `${url} (WebAssembly: Prisma's query compiler)`;
+  const packageMatch = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url.replace(/.*node_modules\/\.pnpm\/[^/]+\//, ""));
+  if (packageMatch) return packageMatch[1]!;
+  const ours = /\/(src\/.+|bench\/.+)$/.exec(url);
+  return ours ? ours[1]!.replace(/\?.*$/, "") : url;
+}
+
+export function summarize(profile: CpuProfile, top = 25): string {
+  const byNode = new Map<number, number>();
+  for (let index = 0; index < profile.samples.length; index += 1) {
+    const delta = profile.timeDeltas[index + 1] ?? 0;
+    byNode.set(profile.samples[index]!, (byNode.get(profile.samples[index]!) ?? 0) + delta);
+  }
+  const total = [...byNode.values()].reduce((sum, value) => sum + value, 0);
+  const functions = new Map<string, number>();
+  const modules = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const self = byNode.get(node.id) ?? 0;
+    if (self === 0) continue;
+    const frame = node.callFrame;
+    const where = frame.url ? `${moduleOf(frame)}:${frame.lineNumber + 1}` : "";
+    const key = `${frame.functionName || "(anonymous)"} ${where}`.trim();
+    functions.set(key, (functions.get(key) ?? 0) + self);
+    const module = moduleOf(frame);
+    modules.set(module, (modules.get(module) ?? 0) + self);
+  }
+  const rows = (map: Map<string, number>) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, micros]) => `| ${((micros / total) * 100).toFixed(1)}% | ${(micros / 1000).toFixed(0)} ms | \`${name}\` |`);
+  return [
+    `${(total / 1e6).toFixed(1)} s sampled (wall clock of the main thread, self time: "(idle)" is the event loop waiting, the rest is CPU work).`,
+    "",
+    "By module:",
+    "",
+    "| share | self | module |",
+    "|---|---|---|",
+    ...rows(modules),
+    "",
+    "By function:",
+    "",
+    "| share | self | function |",
+    "|---|---|---|",
+    ...rows(functions),
+    "",
+  ].join("\n");
+}
+
+async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">): Promise<string> {
+  log(`${name}: warm-up`);
+  await runLoad({ ...spec, label: `${name} warm-up`, duration: 3 });
+  const cdp = await openInspector(gateway.nodePid, () => gateway.proc.stderr);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.start");
+  log(`${name}: ${seconds} s under load, profiling`);
+  const result = await runLoad({ ...spec, label: name, duration: seconds });
+  const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
+  cdp.close();
+  writeFileSync(path.join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));
+  return `## ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms during the profile\n\n${summarize(profile)}`;
+}
+
+async function main(): Promise<void> {
+  cleanUpOnSignals();
+  mkdirSync(outDir, { recursive: true });
+  let databaseUrl: string;
+  if (process.env.BENCH_PROFILE_DATABASE === "postgresql") {
+    const name = `gateway_profile_${randomBytes(4).toString("hex")}`;
+    const adminUrl = process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+    onCleanup(`drop database ${name}`, async () => {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    });
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+  } else {
+    const dir = mkdtempSync(path.join(tmpdir(), "gateway-profile-"));
+    onCleanup(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+    databaseUrl = `file:${path.join(dir, "profile.db")}`;
+  }
+  // The inspector stays off until SIGUSR1 and then listens on a free port of 127.0.0.1.
+  const gateway = await startGatewayProcess({ label: "gateway (profiled)", databaseUrl, nodeOptions: "--inspect-port=127.0.0.1:0" });
+  const team = await seedTeam({ gatewayUrl: gateway.url, databaseUrl, name: "Profile", balance: 1e12, subAccounts: 20, creditLimit: 1e10 });
+  const subKey = team.subAccounts[0]!.key;
+  await graphqlOk(gateway.url, subKey, BALANCE_QUERY);
+  const sections = [
+    await profileUnderLoad(gateway, "balance", { urls: [gateway.url], connections: 50, query: { body: body(BALANCE_QUERY), key: subKey } }),
+    await profileUnderLoad(gateway, "sends", { urls: [gateway.url], connections: 50, send: { keys: team.subAccounts.map((account) => account.key), runId: `profile-${randomBytes(4).toString("hex")}` } }),
+  ];
+  const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
+  writeFileSync(path.join(outDir, "summary.md"), summary);
+  process.stdout.write(summary);
+  log(`profiles and summary in ${path.relative(ROOT, outDir)}/ (open a .cpuprofile in Chrome DevTools or speedscope)`);
+}
+
+main()
+  .catch((error: unknown) => {
+    process.stderr.write(`profile failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => runCleanups());
