@@ -97,13 +97,15 @@ export function summarize(profile: CpuProfile, top = 25): string {
 
 async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">): Promise<string> {
   log(`${name}: warm-up`);
-  await runLoad({ ...spec, label: `${name} warm-up`, duration: 3 });
+  // Sends need idempotency keys of their own per load run: reused ones would measure the duplicate path.
+  const fresh = (suffix: string) => (spec.send ? { ...spec, send: { ...spec.send, runId: `${spec.send.runId}-${suffix}` } } : spec);
+  await runLoad({ ...fresh("warm-up"), label: `${name} warm-up`, duration: 3 });
   const cdp = await openInspector(gateway.nodePid, () => gateway.proc.stderr);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
   await cdp.send("Profiler.start");
   log(`${name}: ${seconds} s under load, profiling`);
-  const result = await runLoad({ ...spec, label: name, duration: seconds });
+  const result = await runLoad({ ...fresh("profiled"), label: name, duration: seconds });
   const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
   cdp.close();
   writeFileSync(path.join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));

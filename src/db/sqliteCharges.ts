@@ -33,6 +33,15 @@ function sqliteDateOrNull(value: string | number | bigint | null): Date | null {
   return new Date(typeof value === "bigint" ? Number(value) : value);
 }
 
+/** Delivery reports written in one transaction at most. */
+const STATUS_BATCH_MAX = 500;
+
+interface StatusRow {
+  id: string;
+  status: "sent" | "delivered" | "failed";
+  now: string;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -47,6 +56,8 @@ export class SqliteChargeStore implements HotPathStore {
   readonly #db: Database.Database;
   readonly #statements;
   readonly #transaction;
+  readonly #advanceStatuses: (rows: StatusRow[]) => void;
+  readonly #statusReports: { row: StatusRow; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(file: string, onQuery?: (sql: string) => void) {
     this.#db = new Database(file, { timeout: 0, verbose: onQuery ? (sql) => onQuery(String(sql)) : undefined });
@@ -113,6 +124,9 @@ export class SqliteChargeStore implements HotPathStore {
         .safeIntegers(true),
     };
     this.#transaction = db.transaction((attempt: ChargeAttempt) => this.#chargeInTransaction(attempt));
+    this.#advanceStatuses = db.transaction((rows: StatusRow[]) => {
+      for (const row of rows) this.#statements.advanceStatus.run(row);
+    });
   }
 
   #chargeInTransaction(attempt: ChargeAttempt): CommittedCharge | null {
@@ -191,8 +205,26 @@ export class SqliteChargeStore implements HotPathStore {
     }
   }
 
+  /**
+   * Delivery reports arrive one message at a time; each its own commit would
+   * double a send's writes. Reports of one event-loop turn share one transaction.
+   */
   advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void> {
-    return this.#write(() => this.#statements.advanceStatus.run({ id: messageId, status, now: sqliteTimestamp(at) }));
+    return new Promise((resolve, reject) => {
+      this.#statusReports.push({ row: { id: messageId, status, now: sqliteTimestamp(at) }, resolve, reject });
+      if (this.#statusReports.length === 1) setImmediate(() => void this.#writeStatusReports());
+    });
+  }
+
+  async #writeStatusReports(): Promise<void> {
+    const batch = this.#statusReports.splice(0, STATUS_BATCH_MAX);
+    if (this.#statusReports.length > 0) setImmediate(() => void this.#writeStatusReports());
+    try {
+      await this.#write(() => this.#advanceStatuses(batch.map((report) => report.row)));
+      for (const report of batch) report.resolve();
+    } catch (error) {
+      for (const report of batch) report.reject(error);
+    }
   }
 
   touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void> {
