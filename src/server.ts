@@ -23,6 +23,7 @@ import { createRateLimiter, rateLimitSubject, rateLimitedMessage, type RateLimit
 import { schema } from "./graphql/schema/index.ts";
 import type { Logger } from "./logger.ts";
 import { createRestHandler } from "./rest/index.ts";
+import { codedContentNegotiationErrors } from "./graphql/contentNegotiation.ts";
 import { useSharedSubscriptionResults } from "./graphql/sharedSubscriptionResults.ts";
 import { sendError } from "./rest/http.ts";
 import { parseBearer, type Authenticated } from "./services/auth.ts";
@@ -220,6 +221,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       executionTimeout(config.REQUEST_TIMEOUT_MS),
       observe,
       useSharedSubscriptionResults,
+      codedContentNegotiationErrors,
     ],
     // HTTP and SSE send the key in the Authorization header; graphql-ws in connectionParams.authorization.
     context: async (initial) => {

@@ -76,7 +76,7 @@ export interface KeyRecord {
   revokedAt: Date | null;
   lastUsedAt: Date | null;
   account: { id: string; teamId: string; kind: string; status: string };
-  team: { id: string; name: string; balance: bigint; currency: string };
+  team: { id: string; name: string; balance: bigint; currency: string; createdAt: Date };
 }
 
 /** What a balance view needs: the team's balance and the account's spending. */

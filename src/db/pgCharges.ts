@@ -35,7 +35,7 @@ const SQL = {
       AND ("status" = 'queued' OR ("status" = 'sent' AND $2 IN ('delivered', 'failed')))`,
   // Timestamps are stored as UTC without a zone: give them one, so the driver does not read them as local time.
   findKeyByHash: `SELECT k."id", k."environment", k."revokedAt" AT TIME ZONE 'UTC' AS "revokedAt", k."lastUsedAt" AT TIME ZONE 'UTC' AS "lastUsedAt",
-          a."id" AS "accountId", a."teamId", a."kind", a."status", t."name" AS "teamName", t."balance"::text, t."currency"
+          a."id" AS "accountId", a."teamId", a."kind", a."status", t."name" AS "teamName", t."balance"::text, t."currency", t."createdAt" AT TIME ZONE 'UTC' AS "teamCreatedAt"
      FROM "ApiKey" k JOIN "Account" a ON a."id" = k."accountId" JOIN "Team" t ON t."id" = a."teamId"
     WHERE k."keyHash" = $1`,
   readAccountBalance: `SELECT t."balance"::text, t."currency", a."totalSpent"::text, a."creditLimit"::text
@@ -156,7 +156,7 @@ export class PgChargeStore implements HotPathStore {
   async findKeyByHash(keyHash: string): Promise<KeyRecord | null> {
     const row = await this.#read<{
       id: string; environment: string; revokedAt: Date | null; lastUsedAt: Date | null;
-      accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: string; currency: string;
+      accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: string; currency: string; teamCreatedAt: Date;
     }>("findKeyByHash", [keyHash]);
     if (!row) return null;
     return {
@@ -165,7 +165,7 @@ export class PgChargeStore implements HotPathStore {
       revokedAt: row.revokedAt,
       lastUsedAt: row.lastUsedAt,
       account: { id: row.accountId, teamId: row.teamId, kind: row.kind, status: row.status },
-      team: { id: row.teamId, name: row.teamName, balance: BigInt(row.balance), currency: row.currency },
+      team: { id: row.teamId, name: row.teamName, balance: BigInt(row.balance), currency: row.currency, createdAt: row.teamCreatedAt },
     };
   }
 

@@ -105,7 +105,7 @@ export class SqliteChargeStore implements HotPathStore {
         .prepare(
           `SELECT k."id", k."environment", k."revokedAt", k."lastUsedAt",
                   a."id" AS "accountId", a."teamId", a."kind", a."status",
-                  t."name" AS "teamName", t."balance", t."currency"
+                  t."name" AS "teamName", t."balance", t."currency", t."createdAt" AS "teamCreatedAt"
              FROM "ApiKey" k JOIN "Account" a ON a."id" = k."accountId" JOIN "Team" t ON t."id" = a."teamId"
             WHERE k."keyHash" = ?`,
         )
@@ -234,7 +234,7 @@ export class SqliteChargeStore implements HotPathStore {
 
   async findKeyByHash(keyHash: string): Promise<KeyRecord | null> {
     const row = this.#statements.findKeyByHash.get(keyHash) as
-      | { id: string; environment: string; revokedAt: string | null; lastUsedAt: string | null; accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: bigint; currency: string }
+      | { id: string; environment: string; revokedAt: string | null; lastUsedAt: string | null; accountId: string; teamId: string; kind: string; status: string; teamName: string; balance: bigint; currency: string; teamCreatedAt: string }
       | undefined;
     if (!row) return null;
     return {
@@ -243,7 +243,7 @@ export class SqliteChargeStore implements HotPathStore {
       revokedAt: sqliteDateOrNull(row.revokedAt),
       lastUsedAt: sqliteDateOrNull(row.lastUsedAt),
       account: { id: row.accountId, teamId: row.teamId, kind: row.kind, status: row.status },
-      team: { id: row.teamId, name: row.teamName, balance: row.balance, currency: row.currency },
+      team: { id: row.teamId, name: row.teamName, balance: row.balance, currency: row.currency, createdAt: sqliteDateOrNull(row.teamCreatedAt)! },
     };
   }
 

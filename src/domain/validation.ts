@@ -11,7 +11,19 @@ export const LIMITS = {
   pageMaxSize: 100,
   pageDefaultSize: 20,
   apiKeyNameMaxChars: 100,
+  metadataMaxDepth: 20,
 } as const;
+
+/** NUL (PostgreSQL text cannot hold it) and unpaired surrogates (not Unicode text): refused in everything stored. */
+const UNSTORABLE_CHARACTER = /[\u0000]|[\uD800-\uDFFF]/u;
+export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters or unpaired UTF-16 surrogates";
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE_CHARACTER.test(text);
+}
+
+/** A string that any database can store as given. */
+export const storableString = () => z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
 
 export const idSchema = z
   .string()
@@ -19,8 +31,7 @@ export const idSchema = z
   .max(LIMITS.idMaxChars, `must be at most ${LIMITS.idMaxChars} characters`)
   .regex(/^[A-Za-z0-9_-]+$/, "must contain only letters, digits, '_' and '-'");
 
-export const nameSchema = z
-  .string()
+export const nameSchema = storableString()
   .transform((value) => value.trim())
   .pipe(
     z
@@ -29,8 +40,7 @@ export const nameSchema = z
       .max(LIMITS.nameMaxChars, `must be at most ${LIMITS.nameMaxChars} characters after trimming`),
   );
 
-export const externalIdSchema = z
-  .string()
+export const externalIdSchema = storableString()
   .transform((value) => value.trim())
   .pipe(
     z
@@ -45,13 +55,30 @@ export const centsSchema = z
   .min(0, "must be >= 0")
   .max(Number(MAX_CENTS), `must be at most ${MAX_CENTS}`);
 
+/** Why a metadata value cannot be stored, or null; walks no deeper than the depth limit. */
+function metadataProblem(value: unknown, depth: number): string | null {
+  if (depth > LIMITS.metadataMaxDepth) return `must be nested at most ${LIMITS.metadataMaxDepth} levels deep`;
+  if (typeof value === "string") return isStorableText(value) ? null : `text ${UNSTORABLE_TEXT_MESSAGE}`;
+  if (typeof value !== "object" || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (!isStorableText(key)) return `keys ${UNSTORABLE_TEXT_MESSAGE}`;
+    const problem = metadataProblem(item, depth + 1);
+    if (problem) return problem;
+  }
+  return null;
+}
+
 export const metadataSchema = z
   .record(z.unknown(), { invalid_type_error: "must be a JSON object" })
-  .refine((value) => !Array.isArray(value), "must be a JSON object, not an array")
-  .refine(
-    (value) => Buffer.byteLength(JSON.stringify(value), "utf8") <= LIMITS.metadataMaxBytes,
-    `must be at most ${LIMITS.metadataMaxBytes} bytes as JSON`,
-  );
+  .superRefine((value, ctx) => {
+    if (Array.isArray(value)) return void ctx.addIssue({ code: z.ZodIssueCode.custom, message: "must be a JSON object, not an array" });
+    // Depth first: serializing a value nested without bound could exhaust the stack.
+    const problem = metadataProblem(value, 1);
+    if (problem) return void ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    if (Buffer.byteLength(JSON.stringify(value), "utf8") > LIMITS.metadataMaxBytes) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be at most ${LIMITS.metadataMaxBytes} bytes as JSON` });
+    }
+  });
 
 export const accountStatusSchema = z.enum(["active", "inactive"], {
   errorMap: () => ({ message: "must be 'active' or 'inactive'" }),
@@ -60,8 +87,7 @@ export const keyEnvironmentSchema = z.enum(["live", "test"], {
   errorMap: () => ({ message: "must be 'live' or 'test'" }),
 });
 
-export const apiKeyNameSchema = z
-  .string()
+export const apiKeyNameSchema = storableString()
   .transform((value) => value.trim())
   .pipe(z.string().min(1, "must not be empty").max(LIMITS.apiKeyNameMaxChars, `must be at most ${LIMITS.apiKeyNameMaxChars} characters`));
 

@@ -8,6 +8,7 @@ export interface TeamRow {
   name: string;
   balance: bigint;
   currency: string;
+  createdAt: Date;
 }
 
 export function createLoaders(prisma: Db) {
@@ -16,7 +17,7 @@ export function createLoaders(prisma: Db) {
     teamById: new DataLoader<string, TeamRow | null>(async (ids) => {
       const rows = await prisma.team.findMany({
         where: { id: { in: [...ids] } },
-        select: { id: true, name: true, balance: true, currency: true },
+        select: { id: true, name: true, balance: true, currency: true, createdAt: true },
       });
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);

@@ -11,6 +11,7 @@ import {
   idSchema,
   metadataSchema,
   nameSchema,
+  storableString,
   pageSizeSchema,
   parseInput,
 } from "../domain/validation.ts";
@@ -53,7 +54,7 @@ export type UpdateSubAccountInput = z.input<typeof updateSubAccountInput>;
 const listFilters = z
   .object({
     status: accountStatusSchema.nullish(),
-    externalId: z.string().max(LIMITS.externalIdMaxChars, `must be at most ${LIMITS.externalIdMaxChars} characters`).nullish(),
+    externalId: storableString().pipe(z.string().max(LIMITS.externalIdMaxChars, `must be at most ${LIMITS.externalIdMaxChars} characters`)).nullish(),
     first: pageSizeSchema.nullish(),
     // GraphQL's connection also takes `last`: it must not bypass the page-size limit.
     last: pageSizeSchema.nullish(),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Prisma } from "../generated/sqlite/client.ts";
 import { generateApiKey } from "../domain/apiKeys.ts";
 import { notFound } from "../domain/errors.ts";
-import { apiKeyNameSchema, idSchema, keyEnvironmentSchema, parseInput } from "../domain/validation.ts";
+import { apiKeyNameSchema, idSchema, keyEnvironmentSchema, parseInput, storableString } from "../domain/validation.ts";
 import type { AccountsService } from "./accounts.ts";
 import { keyActor, recordAuditEvent } from "./audit.ts";
 import { requireMainKey } from "./auth.ts";
@@ -13,7 +13,7 @@ export const createKeyInput = z
   .object({
     name: apiKeyNameSchema.optional(),
     environment: keyEnvironmentSchema.optional(),
-    permissions: z.array(z.string().max(100)).max(50).optional(),
+    permissions: z.array(storableString().pipe(z.string().max(100))).max(50).optional(),
   })
   .strict();
 export type CreateApiKeyInput = z.input<typeof createKeyInput>;

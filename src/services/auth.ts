@@ -14,7 +14,7 @@ export function parseBearer(header: string | null | undefined): string | null {
 /** The caller, and its team as read in the same statement (callers may reuse it within the request). */
 export interface Authenticated {
   actor: Actor;
-  team: { id: string; name: string; balance: bigint; currency: string };
+  team: { id: string; name: string; balance: bigint; currency: string; createdAt: Date };
 }
 
 /**
