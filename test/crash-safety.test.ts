@@ -238,8 +238,10 @@ describe(`crash safety: SIGKILL during a storm of sends, then restart (${TEST_PR
         const killAfter = Math.round(KILL_AFTER_MS.min + random() * (KILL_AFTER_MS.max - KILL_AFTER_MS.min));
         killMoments.push(killAfter);
         const target = instance;
-        const killed = new Promise<void>((resolve) => setTimeout(() => killHard(target).then(resolve, resolve), killAfter));
-        const sends = await storm(url, trial, killed);
+        // No new send after the kill moment: only the ones in flight are cut off.
+        const killMoment = new Promise<void>((resolve) => setTimeout(resolve, killAfter));
+        const killed = killMoment.then(() => killHard(target));
+        const sends = await storm(url, trial, killMoment);
         await killed;
         instance = undefined;
         totals.sends += sends.length;
