@@ -575,6 +575,23 @@ describe(`fuzzed inputs over HTTP (${TEST_PROVIDER})`, () => {
       expect({ status: response.status, code: response.json?.code }, response.text).toEqual({ status: 400, code: "invalid_request" });
     });
 
+    // A lone surrogate half (e.g. "\ud800", valid JSON) in a sub-account's name, externalId or
+    // metadata, or an API key's name, passes the zod schemas and makes Prisma's query engine fail:
+    // 500 on SQLite and PostgreSQL. On PostgreSQL a NUL character ("a\u0000b") does the same
+    // (text columns cannot hold it), also in the externalId filter of GET /v1/sub-accounts.
+    // (sendMessage's text refuses NUL with 400 and stores a lone surrogate as U+FFFD.)
+    // Refusing both in the shared string schemas (src/domain/validation.ts) would make them 400.
+    it.each([
+      ["a name with a lone surrogate", "POST", (): string => "/v1/sub-accounts", { name: "x\ud800y" }],
+      ["an externalId with a lone surrogate", "POST", (): string => "/v1/sub-accounts", { name: "Ok", externalId: "\udfff" }],
+      ["a name with a NUL character", "POST", (): string => "/v1/sub-accounts", { name: "a\u0000b" }],
+      ["a renaming with a NUL character", "PATCH", (): string => `/v1/sub-accounts/${known.subAccountIds[0]}`, { name: "a\u0000b" }],
+      ["an API key name with a lone surrogate", "POST", (): string => `/v1/sub-accounts/${known.subAccountIds[0]}/api-keys`, { name: "\ud800" }],
+    ] as const)("%s is refused with 400 invalid_request", async (_what, method, path, body) => {
+      const response = await sendRaw(gw.url, { method, path: path(), headers: { "content-type": "application/json", authorization: `Bearer ${keys.main}` }, body: JSON.stringify(body) }, agent);
+      expect({ status: response.status, code: response.json?.code }, response.text).toEqual({ status: 400, code: "invalid_request" });
+    });
+
     // graphql-yoga's content negotiation answers with an empty body: no JSON error, no code of
     // DESIGN.md section 3, nothing telling the caller what to do. 415 for a POST with
     // Content-Type: text/plain; 406 for a subscription asked for with Accept: application/json.
