@@ -25,6 +25,8 @@ const IN_FLIGHT = 24;
 const KILL_AFTER_MS = { min: 10, max: 500 };
 const TOP_UP_BELOW = 3_000;
 const TOP_UP_AMOUNT = 30_000;
+/** A storm is far above any per-key rate limit: turn it off, so every send reaches the charge. */
+const gatewayEnv = (databaseUrl: string) => ({ DATABASE_URL: databaseUrl, RATE_LIMIT_RPS: "0" });
 
 const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id cost accountId } }`;
 const VARIANTS = [
@@ -92,7 +94,7 @@ describe(`crash safety: SIGKILL during a storm of sends, then restart (${TEST_PR
     const team = JSON.parse(created.stdout.slice(created.stdout.indexOf("{")));
     teamId = team.team.id;
     db = openDatabase(database.url);
-    instance = await startInstance({ DATABASE_URL: database.url });
+    instance = await startInstance(gatewayEnv(database.url));
     senders = [{ accountId: team.mainAccount.id, key: team.apiKey }];
     // A tight limit (hit at once), a looser one (hit midway), and no limit.
     for (const [name, creditLimit] of [["Tight", 300], ["Loose", 5_000], ["Unlimited", null]] as const) {
@@ -227,7 +229,7 @@ describe(`crash safety: SIGKILL during a storm of sends, then restart (${TEST_PR
 
     for (let trial = 1; trial <= TRIALS; trial += 1) {
       try {
-        instance ??= await startInstance({ DATABASE_URL: database.url });
+        instance ??= await startInstance(gatewayEnv(database.url));
         const url = instance.url;
         if (previous) {
           const retried = await checkRetries(url, previous);
@@ -261,7 +263,7 @@ describe(`crash safety: SIGKILL during a storm of sends, then restart (${TEST_PR
       }
     }
     // The last trial's retries, on one more restart.
-    instance = await startInstance({ DATABASE_URL: database.url });
+    instance = await startInstance(gatewayEnv(database.url));
     if (previous) {
       try {
         const retried = await checkRetries(instance.url, previous);

@@ -183,7 +183,7 @@ describe(`tenant isolation as a property (${TEST_PROVIDER})`, () => {
   let cases = 0;
 
   beforeAll(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ env: { RATE_LIMIT_RPS: "0" } });
     agent = createAgent(4);
   });
   afterAll(async () => {
