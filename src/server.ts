@@ -25,7 +25,7 @@ import type { Logger } from "./logger.ts";
 import { createRestHandler } from "./rest/index.ts";
 import { codedContentNegotiationErrors } from "./graphql/contentNegotiation.ts";
 import { useSharedSubscriptionResults } from "./graphql/sharedSubscriptionResults.ts";
-import { sendError } from "./rest/http.ts";
+import { closeIfBodyUnread, sendError } from "./rest/http.ts";
 import { parseBearer, type Authenticated } from "./services/auth.ts";
 import type { Actor } from "./services/deps.ts";
 import { systemClock, type Clock } from "./services/clock.ts";
@@ -253,8 +253,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const allowedOrigins = corsOrigins(config.CORS_ORIGINS, production);
 
   /** An error answered before the request reaches GraphQL or REST, in the shape of the surface asked. */
-  function refuse(res: ServerResponse, surface: "graphql" | "rest", code: "invalid_request" | "rate_limited", message: string, details: Record<string, unknown>, headers: Record<string, string> = {}) {
+  function refuse(req: IncomingMessage, res: ServerResponse, surface: "graphql" | "rest", code: "invalid_request" | "rate_limited", message: string, details: Record<string, unknown>, headers: Record<string, string> = {}) {
     metrics.rejections.inc({ code });
+    closeIfBodyUnread(req, res);
     if (surface === "rest") {
       sendError(res, { code, message, details }, headers);
       return;
@@ -305,14 +306,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (Number.isFinite(declared) && declared > config.MAX_BODY_BYTES) {
       res.setHeader("connection", "close");
       res.once("finish", () => req.socket?.destroySoon());
-      refuse(res, surface, "invalid_request", bodyTooLargeMessage(config.MAX_BODY_BYTES), { maxBytes: config.MAX_BODY_BYTES });
+      refuse(req, res, surface, "invalid_request", bodyTooLargeMessage(config.MAX_BODY_BYTES), { maxBytes: config.MAX_BODY_BYTES });
       return;
     }
 
     const decision = await rateLimiter.consume(rateLimitSubject(req.headers.authorization, req.socket.remoteAddress));
     if (!decision.allowed) {
       const { retryAfterSeconds } = decision;
-      refuse(res, surface, "rate_limited", rateLimitedMessage(retryAfterSeconds), { retryAfterSeconds }, { "retry-after": String(retryAfterSeconds) });
+      refuse(req, res, surface, "rate_limited", rateLimitedMessage(retryAfterSeconds), { retryAfterSeconds }, { "retry-after": String(retryAfterSeconds) });
       return;
     }
 

@@ -372,7 +372,7 @@ describe(`fuzzed inputs over HTTP (${TEST_PROVIDER})`, () => {
       });
 
   const restLimit = mostly(fc.oneof(fc.integer({ min: -2, max: 102 }).map(String), fc.constantFrom("1", "100", "101", "1.5", " 5 ", "1e2", "0x10", "")));
-  const restCursor = mostly(fc.oneof(idFrom(() => [...known.subAccountIds, ...known.messageIds]).map(String), fc.string({ maxLength: 70 })));
+  const restCursor = mostly(fc.oneof(idFrom(() => [...known.subAccountIds, ...known.messageIds]).map((value) => (typeof value === "string" ? value : (JSON.stringify(value) ?? "undefined"))), fc.string({ maxLength: 70 })));
 
   interface RestRouteCase {
     method: string;

@@ -129,3 +129,12 @@ export function parseJsonBody(raw: Buffer): unknown {
     throw invalidRequest(`The request body is not valid JSON (${detail}). Send a JSON object with Content-Type: application/json.`);
   }
 }
+
+/**
+ * Answering before the request body has arrived leaves bytes on the wire that
+ * Node may not get to discard: the client's next request on that keep-alive
+ * connection would then be reset. Such an answer closes the connection instead.
+ */
+export function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
+}

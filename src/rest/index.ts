@@ -6,7 +6,7 @@ import type { ErrorLogger } from "../graphql/errors.ts";
 import { parseBearer } from "../services/auth.ts";
 import type { Actor } from "../services/deps.ts";
 import type { Services } from "../services/index.ts";
-import { BodyTooLarge, type ErrorBody, parseJsonBody, readBody, sendError, sendJson, toErrorBody, tooLargeError } from "./http.ts";
+import { BodyTooLarge, closeIfBodyUnread, type ErrorBody, parseJsonBody, readBody, sendError, sendJson, toErrorBody, tooLargeError } from "./http.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { routes, type RouteDef } from "./routes.ts";
 
@@ -169,6 +169,7 @@ export function createRestHandler(options: RestOptions) {
         res.destroy();
         return;
       }
+      closeIfBodyUnread(req, res);
       sendError(res, body);
     });
     return true;
