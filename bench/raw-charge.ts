@@ -1,9 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { openDatabase } from "../src/db/client.ts";
-import type { ChargeAttempt } from "../src/db/charges.ts";
 import { resolveDestination } from "../src/domain/channels.ts";
-import { newId } from "../src/domain/ids.ts";
 import { loadPriceTable, quote } from "../src/domain/pricing.ts";
+import { chargeAttemptFor } from "../src/services/messages.ts";
 import { finishWith, isEntryPoint, runJsonScript, scriptInput } from "./lib/proc.ts";
 import { latencySummary } from "./lib/stats.ts";
 import { SEND_INPUT, type LoadResult } from "./load.ts";
@@ -44,25 +43,13 @@ async function drive(spec: RawChargeSpec): Promise<LoadResult> {
     const account = spec.accounts[index % spec.accounts.length]!;
     while (performance.now() < deadline) {
       const now = new Date();
-      // The attempt exactly as the messages service builds it for a sendMessage with an idempotencyKey.
-      const attempt: ChargeAttempt = {
-        teamId: spec.teamId,
-        accountId: account.id,
-        apiKeyId: account.apiKeyId,
-        cost: price.cost,
-        isTestMode: false,
+      // The attempt as the messages service builds it for a sendMessage with an idempotencyKey.
+      const attempt = chargeAttemptFor(
+        { teamId: spec.teamId, accountId: account.id, apiKeyId: account.apiKeyId, isTestMode: false },
+        { to: SEND_INPUT.to, channel, text: SEND_INPUT.text, segments: price.segments, idempotencyKey: `${spec.runId}-${number++}`, metadata: null },
+        price.cost,
         now,
-        ledgerEntryId: newId(now.getTime()),
-        message: {
-          id: newId(now.getTime()),
-          to: SEND_INPUT.to,
-          channel,
-          text: SEND_INPUT.text,
-          segments: price.segments,
-          idempotencyKey: `${spec.runId}-${number++}`,
-          metadata: null,
-        },
-      };
+      );
       const begin = performance.now();
       const result = await db.charges.charge(attempt, () => {});
       latencies.push(performance.now() - begin);

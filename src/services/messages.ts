@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Message as MessageRow, Prisma } from "../generated/sqlite/client.ts";
 import type { ChargeAttempt, ChargeStore } from "../db/charges.ts";
-import { CHANNELS, resolveDestination } from "../domain/channels.ts";
+import { CHANNELS, resolveDestination, type Channel } from "../domain/channels.ts";
 import { DomainError, forbidden, notFound } from "../domain/errors.ts";
 import { newId } from "../domain/ids.ts";
 import { centsToNumber } from "../domain/money.ts";
@@ -42,6 +42,30 @@ export const messageListFilters = z.object({
 });
 
 const listInput = messageListFilters.extend({ first: pageSizeSchema.nullish() }).passthrough();
+
+/** What the charge rule receives for one message, with fresh ids (also the benchmark's raw ceiling's input). */
+export function chargeAttemptFor(
+  sender: { teamId: string; accountId: string; apiKeyId: string; isTestMode: boolean },
+  message: { to: string; channel: Channel; text: string; segments: number; idempotencyKey: string | null; metadata: Record<string, unknown> | null },
+  cost: bigint,
+  now: Date,
+): ChargeAttempt {
+  return {
+    ...sender,
+    cost,
+    now,
+    ledgerEntryId: newId(now.getTime()),
+    message: {
+      id: newId(now.getTime()),
+      to: message.to,
+      channel: message.channel,
+      text: message.text,
+      segments: message.segments,
+      idempotencyKey: message.idempotencyKey,
+      metadata: message.metadata ? JSON.stringify(message.metadata) : null,
+    },
+  };
+}
 
 /** The Message row as inserted by the charge store (its columns, as Prisma would read them back). */
 function storedMessage(attempt: ChargeAttempt, metadata: Record<string, unknown> | null) {
@@ -124,24 +148,12 @@ export function createMessagesService(deps: ServiceDeps, messages: MessagesDeps)
       const price = quote(messages.prices, channel, data.to, data.text);
       const now = clock.now();
       const isTestMode = actor.environment === "test";
-      const attempt: ChargeAttempt = {
-        teamId: actor.teamId,
-        accountId: actor.accountId,
-        apiKeyId: actor.apiKeyId,
-        cost: price.cost,
-        isTestMode,
+      const attempt = chargeAttemptFor(
+        { teamId: actor.teamId, accountId: actor.accountId, apiKeyId: actor.apiKeyId, isTestMode },
+        { to: data.to, channel, text: data.text, segments: price.segments, idempotencyKey: data.idempotencyKey ?? null, metadata: data.metadata ?? null },
+        price.cost,
         now,
-        ledgerEntryId: newId(now.getTime()),
-        message: {
-          id: newId(now.getTime()),
-          to: data.to,
-          channel,
-          text: data.text,
-          segments: price.segments,
-          idempotencyKey: data.idempotencyKey ?? null,
-          metadata: data.metadata ? JSON.stringify(data.metadata) : null,
-        },
-      };
+      );
       const result = await messages.chargeStore.charge(attempt, (charge) => messages.spend.publishCharge(charge));
       if (result.kind === "rejected") throw rejection(result.code, price.cost, result.snapshot);
       if (result.kind === "duplicate") {
