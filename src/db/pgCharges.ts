@@ -11,6 +11,7 @@ import {
   type KeyRecord,
   type RejectionCode,
 } from "./charges.ts";
+import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
 
 /** Connections this instance keeps for the charge path. */
 const POOL_MAX = 20;
@@ -28,11 +29,13 @@ const SQL = {
      FROM "gateway_charge_message"($1, $2, $3, $4, $5, $6, $7, $8::bigint, $9, $10, $11, $12::jsonb, $13::timestamptz, $14)`,
   snapshot: `SELECT a."totalSpent"::text, a."creditLimit"::text, t."balance"::text
                FROM "Account" a JOIN "Team" t ON t."id" = a."teamId" WHERE a."id" = $1`,
-  advanceStatus: `UPDATE "Message" SET "status" = $2, "updatedAt" = $3::timestamptz AT TIME ZONE 'UTC',
-          "sentAt" = CASE WHEN $2 = 'sent' THEN $3::timestamptz AT TIME ZONE 'UTC' ELSE "sentAt" END,
-          "deliveredAt" = CASE WHEN $2 = 'delivered' THEN $3::timestamptz AT TIME ZONE 'UTC' ELSE "deliveredAt" END
-    WHERE "id" = $1 AND NOT "isTestMode"
-      AND ("status" = 'queued' OR ("status" = 'sent' AND $2 IN ('delivered', 'failed')))`,
+  // A batch of delivery reports, each message at most once: status only ever moves forward.
+  advanceStatuses: `UPDATE "Message" AS m SET "status" = r.status, "updatedAt" = r.at AT TIME ZONE 'UTC',
+          "sentAt" = CASE WHEN r.status = 'sent' THEN r.at AT TIME ZONE 'UTC' ELSE m."sentAt" END,
+          "deliveredAt" = CASE WHEN r.status = 'delivered' THEN r.at AT TIME ZONE 'UTC' ELSE m."deliveredAt" END
+     FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(id, status, at)
+    WHERE m."id" = r.id AND NOT m."isTestMode"
+      AND (m."status" = 'queued' OR (m."status" = 'sent' AND r.status IN ('delivered', 'failed')))`,
   // Timestamps are stored as UTC without a zone: give them one, so the driver does not read them as local time.
   findKeyByHash: `SELECT k."id", k."environment", k."revokedAt" AT TIME ZONE 'UTC' AS "revokedAt", k."lastUsedAt" AT TIME ZONE 'UTC' AS "lastUsedAt",
           a."id" AS "accountId", a."teamId", a."kind", a."status", t."name" AS "teamName", t."balance"::text, t."currency", t."createdAt" AT TIME ZONE 'UTC' AS "teamCreatedAt"
@@ -70,6 +73,8 @@ const bigintOrNull = (value: string | null) => (value === null ? null : BigInt(v
 export class PgChargeStore implements HotPathStore {
   readonly #pool: pg.Pool;
   readonly #onQuery: (sql: string) => void;
+  /** The reports of one event-loop turn share one statement. */
+  readonly #statusReports = new StatusReportBatcher((reports) => this.#writeStatusReports(reports));
 
   constructor(connectionString: string, onError: (error: unknown) => void, onQuery: (sql: string) => void = () => {}) {
     this.#onQuery = onQuery;
@@ -129,8 +134,12 @@ export class PgChargeStore implements HotPathStore {
     return { kind: "stored", messageId: attempt.message.id, charge };
   }
 
-  async advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void> {
-    await this.#query(SQL.advanceStatus, [messageId, status, at.toISOString()]);
+  advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void> {
+    return this.#statusReports.add({ messageId, status, at });
+  }
+
+  async #writeStatusReports(reports: StatusReport[]): Promise<void> {
+    await this.#read("advanceStatuses", [reports.map((r) => r.messageId), reports.map((r) => r.status), reports.map((r) => r.at.toISOString())]);
   }
 
   async touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void> {

@@ -12,6 +12,7 @@ import {
   type HotPathStore,
   type KeyRecord,
 } from "./charges.ts";
+import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
 
 /** Attempts to take SQLite's write lock before giving up, and the longest pause between them. */
 const LOCK_ATTEMPTS_MAX = 2000;
@@ -33,15 +34,6 @@ function sqliteDateOrNull(value: string | number | bigint | null): Date | null {
   return new Date(typeof value === "bigint" ? Number(value) : value);
 }
 
-/** Delivery reports written in one transaction at most. */
-const STATUS_BATCH_MAX = 500;
-
-interface StatusRow {
-  id: string;
-  status: "sent" | "delivered" | "failed";
-  now: string;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -56,8 +48,9 @@ export class SqliteChargeStore implements HotPathStore {
   readonly #db: Database.Database;
   readonly #statements;
   readonly #transaction;
-  readonly #advanceStatuses: (rows: StatusRow[]) => void;
-  readonly #statusReports: { row: StatusRow; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  readonly #advanceStatuses: (reports: StatusReport[]) => void;
+  /** The reports of one event-loop turn share one transaction. */
+  readonly #statusReports = new StatusReportBatcher((reports) => this.#write(() => this.#advanceStatuses(reports)));
 
   constructor(file: string, onQuery?: (sql: string) => void) {
     this.#db = new Database(file, { timeout: 0, verbose: onQuery ? (sql) => onQuery(String(sql)) : undefined });
@@ -124,8 +117,8 @@ export class SqliteChargeStore implements HotPathStore {
         .safeIntegers(true),
     };
     this.#transaction = db.transaction((attempt: ChargeAttempt) => this.#chargeInTransaction(attempt));
-    this.#advanceStatuses = db.transaction((rows: StatusRow[]) => {
-      for (const row of rows) this.#statements.advanceStatus.run(row);
+    this.#advanceStatuses = db.transaction((reports: StatusReport[]) => {
+      for (const report of reports) this.#statements.advanceStatus.run({ id: report.messageId, status: report.status, now: sqliteTimestamp(report.at) });
     });
   }
 
@@ -205,26 +198,8 @@ export class SqliteChargeStore implements HotPathStore {
     }
   }
 
-  /**
-   * Delivery reports arrive one message at a time; each its own commit would
-   * double a send's writes. Reports of one event-loop turn share one transaction.
-   */
   advanceMessageStatus(messageId: string, status: "sent" | "delivered" | "failed", at: Date): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#statusReports.push({ row: { id: messageId, status, now: sqliteTimestamp(at) }, resolve, reject });
-      if (this.#statusReports.length === 1) setImmediate(() => void this.#writeStatusReports());
-    });
-  }
-
-  async #writeStatusReports(): Promise<void> {
-    const batch = this.#statusReports.splice(0, STATUS_BATCH_MAX);
-    if (this.#statusReports.length > 0) setImmediate(() => void this.#writeStatusReports());
-    try {
-      await this.#write(() => this.#advanceStatuses(batch.map((report) => report.row)));
-      for (const report of batch) report.resolve();
-    } catch (error) {
-      for (const report of batch) report.reject(error);
-    }
+    return this.#statusReports.add({ messageId, status, at });
   }
 
   touchApiKey(apiKeyId: string, at: Date, resolutionMs: number): Promise<void> {
