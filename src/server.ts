@@ -25,7 +25,7 @@ import type { Logger } from "./logger.ts";
 import { createRestHandler } from "./rest/index.ts";
 import { codedContentNegotiationErrors } from "./graphql/contentNegotiation.ts";
 import { useSharedSubscriptionResults } from "./graphql/sharedSubscriptionResults.ts";
-import { closeIfBodyUnread, sendError } from "./rest/http.ts";
+import { BodyTooLarge, closeIfBodyUnread, readBody, sendError } from "./rest/http.ts";
 import { parseBearer, type Authenticated } from "./services/auth.ts";
 import type { Actor } from "./services/deps.ts";
 import { systemClock, type Clock } from "./services/clock.ts";
@@ -207,7 +207,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     graphqlEndpoint: "/graphql",
     landingPage: false,
     logging: false,
-    maxRequestBodySize: config.MAX_BODY_BYTES,
+    // The HTTP handler reads POST bodies itself, within MAX_BODY_BYTES (see handle()).
+    maxRequestBodySize: false,
     // CORS is applied to every route by the HTTP server (src/http/cors.ts).
     cors: false,
     graphiql: production
@@ -319,6 +320,19 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // The REST /v1 surface for the official SDK (src/rest): same services, same rules.
     if (rest(req, res)) return;
+    if (req.method === "POST") {
+      // Read here, within the limit, and handed to yoga whole: cheaper per request than yoga's
+      // own streamed limit (a TransformStream and a pipeline each), and chunked bodies stop at the limit.
+      try {
+        (req as IncomingMessage & { body?: Buffer }).body = await readBody(req, config.MAX_BODY_BYTES);
+      } catch (error) {
+        if (!(error instanceof BodyTooLarge)) throw error;
+        res.setHeader("connection", "close");
+        res.once("finish", () => req.socket?.destroySoon());
+        refuse(req, res, surface, "invalid_request", bodyTooLargeMessage(config.MAX_BODY_BYTES), { maxBytes: config.MAX_BODY_BYTES });
+        return;
+      }
+    }
     await yoga.handle(req, res);
   }
 

@@ -59,7 +59,7 @@ export function loadSettings(): Settings {
     sendAccounts: 20,
     listingAccounts: 100,
     fanoutSubscribers: Math.round(numberFrom("BENCH_SUBSCRIBERS", 1000)),
-    fanoutRate: numberFrom("BENCH_FANOUT_RATE", 20),
+    fanoutRate: numberFrom("BENCH_FANOUT_RATE", 10),
     fanoutSeconds: numberFrom("BENCH_FANOUT_SECONDS", quick ? 4 : 10),
     sections,
     databases,
