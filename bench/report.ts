@@ -142,6 +142,7 @@ export function renderReport(results: BenchResults, notes: string): string {
     "BENCH_QUICK=1 npm run bench        # 2 s runs, 1 run per target: checks that every part works",
     "BENCH_DB=sqlite BENCH_ONLY=sends npm run bench   # a part (writes bench/results/partial.json only)",
     "npm run bench:profile              # CPU profiles of the gateway under the balance query and charged sends (SQLite)",
+    "npm run bench:report               # rewrites this file from bench/results/latest.json and bench/notes.md, measuring nothing",
     "BENCH_PROFILE_DATABASE=postgresql npm run bench:profile   # the same on PostgreSQL",
     "# bench:profile starts the V8 profiler through the inspector only while the load runs (the .cpuprofile of `node --cpu-prof`,",
     "# without start-up). For a whole process lifetime instead: NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm start",
