@@ -32,6 +32,7 @@ describe(`2,000 parallel sends at 20 sub-accounts while the balance runs out (${
     const sseMain = await subscribeSse(gw.url, mainKey, SPEND);
     const wsOwn = await subscribeWs(gw.url, watched.key, SPEND);
     expect(sseMain.status).toBe(200);
+    await gw.untilSubscriptions(3);
 
     const outcomes = await fireSends([gw.url], accounts, SENDS);
 

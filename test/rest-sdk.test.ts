@@ -202,6 +202,7 @@ describe("REST /v1 with the official SDK (@zavudev/sdk)", () => {
     const subClient = sdk(gw, subAccount.apiKey!);
     const before = await client.balance.retrieve();
     const spend = await subscribeWs(gw.url, mainKey, SPEND, { id: subAccount.id });
+    await gw.untilSubscriptions(1);
 
     const { message } = await subClient.messages.send({ to: "+14155551234", text: "Hello from Client ABC!" });
     expect(message).toMatchObject({ to: "+14155551234", channel: "sms", text: "Hello from Client ABC!", status: "queued" });

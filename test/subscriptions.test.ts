@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startGateway, type TestGateway } from "./helpers/gateway.ts";
 import { SEND, SPEND } from "./helpers/storm.ts";
 import { subscribeSse, subscribeWs } from "./helpers/subscriptions.ts";
@@ -16,6 +16,10 @@ describe("spendUpdated subscriptions", () => {
   beforeAll(async () => {
     gw = await startGateway();
   });
+  // Each test counts the subscriptions it opens: the previous test's must be gone first.
+  beforeEach(async () => {
+    await expect.poll(() => gw.gateway.services.spend.openSubscriptions, { timeout: 5_000 }).toBe(0);
+  });
   afterAll(async () => gw.close());
 
   async function team() {
@@ -30,6 +34,7 @@ describe("spendUpdated subscriptions", () => {
   it("delivers the documented fields after each charge", async () => {
     const { mainKey, a } = await team();
     const ws = await subscribeWs(gw.url, mainKey, SPEND, { id: a.id });
+    await gw.untilSubscriptions(1);
     const sent = await gw.gql(SEND, { input: { to: "+447700900123", text: "hello" } }, a.key);
     const [event] = await ws.waitFor(1);
     expect(event.spendUpdated).toMatchObject({
@@ -88,6 +93,7 @@ describe("spendUpdated subscriptions", () => {
     const { mainKey, a, b } = await team();
     const mainOnB = await subscribeWs(gw.url, mainKey, SPEND, { id: b.id });
     const ownA = await subscribeSse(gw.url, a.key, SPEND);
+    await gw.untilSubscriptions(2);
     await gw.gql(SEND, { input: { to: "+14155550100", text: "from a" } }, a.key);
     await gw.gql(SEND, { input: { to: "+14155550100", text: "from b" } }, b.key);
     const [bEvent] = await mainOnB.waitFor(1);
@@ -136,7 +142,7 @@ describe("spendUpdated subscriptions", () => {
     const ws = await subscribeWs(gw.url, key, SPEND);
     const sse = await subscribeSse(gw.url, key, SPEND);
     const untouched = await subscribeWs(gw.url, a.key, SPEND);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await gw.untilSubscriptions(3);
     await gw.gql(`mutation($s: ID!, $k: ID!) { revokeSubAccountApiKey(subAccountId: $s, apiKeyId: $k) { revokedAt } }`, { s: a.id, k: apiKey.id }, mainKey);
     expect(await endsWithin(ws.ended, END_WITHIN_MS)).toBe(true);
     expect(await endsWithin(sse.ended, END_WITHIN_MS)).toBe(true);
@@ -154,7 +160,7 @@ describe("spendUpdated subscriptions", () => {
     const aStream = await subscribeWs(gw.url, a.key, SPEND);
     const bStream = await subscribeSse(gw.url, b.key, SPEND);
     const mainStream = await subscribeWs(gw.url, mainKey, SPEND);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await gw.untilSubscriptions(3);
     await gw.gql(`mutation($id: ID!) { updateSubAccount(id: $id, input: { status: INACTIVE }) { status } }`, { id: a.id }, mainKey);
     await gw.gql(`mutation($id: ID!) { deactivateSubAccount(id: $id) { keysRevoked } }`, { id: b.id }, mainKey);
     expect(await endsWithin(aStream.ended, END_WITHIN_MS)).toBe(true);

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { inject } from "vitest";
+import { inject, vi } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
@@ -26,6 +26,12 @@ export interface TestGateway {
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<GraphQLResponse<T>>;
   /** A team with a funded balance and its main key. */
   createTeam(options?: { name?: string; balance?: number }): Promise<{ teamId: string; mainAccountId: string; mainKey: string }>;
+  /**
+   * Resolves once the gateway holds at least `count` open spend subscriptions.
+   * graphql-ws acknowledges the connection, not the subscription: a charge sent
+   * right after subscribing can come before the subscription is registered.
+   */
+  untilSubscriptions(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,12 +77,23 @@ export async function startGateway(options: { env?: Record<string, string>; logg
     return { status: response.status, data: body.data, errors: body.errors };
   }
 
+  async function untilSubscriptions(count: number): Promise<void> {
+    await vi.waitFor(
+      () => {
+        const open = gateway.services.spend.openSubscriptions;
+        if (open < count) throw new Error(`${open} spend subscriptions registered, waiting for ${count}`);
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+  }
+
   return {
     url,
     gateway,
     db,
     clock,
     databaseUrl,
+    untilSubscriptions,
     sql,
     gql,
     async createTeam(options = {}) {
