@@ -13,9 +13,17 @@ export interface InvariantReport {
  * throwing with the first one broken.
  */
 export async function checkInvariants(db: Database, teamId: string): Promise<InvariantReport> {
-  const team = await db.prisma.team.findUniqueOrThrow({ where: { id: teamId } });
-  const ledger = await db.prisma.ledgerEntry.findMany({ where: { teamId } });
-  const accounts = await db.prisma.account.findMany({ where: { teamId } });
+  // One snapshot: a charge committing between separate reads (one still running on the database
+  // after its gateway was killed, say) would otherwise look like a broken invariant.
+  const [team, ledger, accounts, chargedMessages] = await db.prisma.$transaction(
+    [
+      db.prisma.team.findUniqueOrThrow({ where: { id: teamId } }),
+      db.prisma.ledgerEntry.findMany({ where: { teamId } }),
+      db.prisma.account.findMany({ where: { teamId } }),
+      db.prisma.message.count({ where: { teamId, isTestMode: false } }),
+    ],
+    { isolationLevel: (db.provider === "postgresql" ? "RepeatableRead" : "Serializable") as "Serializable" },
+  );
   const sum = (entries: typeof ledger) => entries.reduce((total, entry) => total + entry.amount, 0n);
   const topUps = sum(ledger.filter((entry) => entry.kind === "top_up"));
   const chargeEntries = ledger.filter((entry) => entry.kind === "charge");
@@ -27,7 +35,6 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
   if (team.balance !== topUps - charges) fail(`balance ${team.balance} != top-ups ${topUps} - charges ${charges}`);
   const messageIds = new Set(chargeEntries.map((entry) => entry.messageId));
   if (messageIds.size !== chargeEntries.length) fail("a message was charged twice");
-  const chargedMessages = await db.prisma.message.count({ where: { teamId, isTestMode: false } });
   if (chargedMessages !== chargeEntries.length) fail(`${chargedMessages} live messages but ${chargeEntries.length} charges`);
   const report: InvariantReport["accounts"] = [];
   for (const account of accounts) {
