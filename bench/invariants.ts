@@ -3,7 +3,7 @@ import { checkInvariants } from "../test/helpers/invariants.ts";
 
 export interface InvariantCheck {
   teamId: string;
-  /** Zero when every invariant of DESIGN.md section 2 holds. */
+  /** Zero when every invariant of README.md's "Messages and charging" holds. */
   violations: number;
   message: string | null;
   charges: number;
@@ -37,7 +37,7 @@ export async function countCharges(databaseUrl: string, teamId: string): Promise
   }
 }
 
-/** The invariants of DESIGN.md section 2 for one team (the tests' own checker), read straight from the database. */
+/** The charge invariants for one team (the tests' own checker), read straight from the database. */
 export async function checkTeam(databaseUrl: string, teamId: string): Promise<InvariantCheck> {
   const db = openDatabase(databaseUrl);
   try {

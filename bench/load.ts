@@ -1,4 +1,5 @@
 import autocannon from "autocannon";
+import { performance } from "node:perf_hooks";
 import { finishWith, isEntryPoint, runJsonScript, scriptInput } from "./lib/proc.ts";
 
 /**
@@ -18,7 +19,11 @@ export interface LoadSpec {
   query?: { body: string; key?: string };
   /** Charged sends instead. */
   send?: { keys: string[]; runId: string };
-  /** Requests per second over all connections (a steady rate instead of as fast as possible). */
+  /**
+   * Sends per second, evenly spaced (one every 1/rate s, each without waiting for the one before), instead of
+   * as fast as possible. Not autocannon's overallRate: that releases each connection's quota at the start of
+   * every second, so "10 a second" arrives as a burst of 10 (which a fan-out measurement would report as latency).
+   */
   overallRate?: number;
 }
 
@@ -53,7 +58,43 @@ function errorCode(body: string): string {
   }
 }
 
+/** Charged sends at an even pace: send n leaves at start + n / rate seconds, round-robin over the instances and keys. */
+async function driveSteady(spec: LoadSpec & { send: NonNullable<LoadSpec["send"]>; overallRate: number }): Promise<LoadResult> {
+  const failures: Record<string, number> = {};
+  const latencies: number[] = [];
+  const intervalMs = 1000 / spec.overallRate;
+  const total = Math.round(spec.duration * spec.overallRate);
+  const started = performance.now();
+  const inFlight: Promise<void>[] = [];
+  let ok = 0;
+  const sendOne = async (number: number) => {
+    const begin = performance.now();
+    const response = await fetch(`${spec.urls[number % spec.urls.length]}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${spec.send.keys[number % spec.send.keys.length]}` },
+      body: JSON.stringify({ query: SEND_MUTATION, variables: { input: { ...SEND_INPUT, idempotencyKey: `${spec.send.runId}-${number}` } } }),
+    });
+    const body = await response.text();
+    latencies.push(performance.now() - begin);
+    if (response.status !== 200 || body.includes('"errors"')) failures[`${response.status} ${errorCode(body)}`] = (failures[`${response.status} ${errorCode(body)}`] ?? 0) + 1;
+    else ok += 1;
+  };
+  for (let number = 0; number < total; number += 1) {
+    const due = started + number * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(sendOne(number).catch(() => void (failures["network error"] = (failures["network error"] ?? 0) + 1)));
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10;
+  const mean = latencies.reduce((sum, value) => sum + value, 0) / Math.max(1, latencies.length);
+  return { label: spec.label, seconds, ok, rps: ok / seconds, latencyMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), mean, max: at(1) }, non2xx: 0, errors: 0, timeouts: 0, failures };
+}
+
 async function drive(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.overallRate && spec.send) return driveSteady({ ...spec, send: spec.send, overallRate: spec.overallRate });
   const failures: Record<string, number> = {};
   const fail = (code: string) => (failures[code] = (failures[code] ?? 0) + 1);
   const onResponse = (status: number, body: string) => {

@@ -1,14 +1,17 @@
-import { createServer } from "node:http";
-// Types only (erased): the library itself is loaded by the peer process alone.
-import type {} from "postgraphile";
-import { Proc, TSX, childEnv, freePort, isEntryPoint, waitUntil } from "./lib/proc.ts";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { Proc, ROOT, TSX, childEnv, freePort, waitUntil } from "./lib/proc.ts";
 
 /**
- * The peer: PostGraphile v5 (amber preset, grafserv on node:http) serving the
- * gateway's own PostgreSQL tables, in a process of its own. It has no
- * authentication and no business rules: it is the listing's "generic GraphQL
- * over the same tables" reference.
+ * The peer: PostGraphile v5 serving the gateway's own PostgreSQL tables, in a
+ * process of its own (bench/peer/serve.ts). It has no authentication and no
+ * business rules: it is the listing's "generic GraphQL over the same tables"
+ * reference. PostGraphile is not a dependency of the project (it declares
+ * Node 22): the first benchmark that needs it installs it into
+ * bench/peer/node_modules from bench/peer/package-lock.json.
  */
+
+const PEER_DIR = path.join(ROOT, "bench", "peer");
 
 /** The same 100 sub-accounts, with their keys and the team balance, in PostGraphile's generated names. */
 export const POSTGRAPHILE_LISTING = `query Listing($teamId: String!) {
@@ -18,9 +21,19 @@ export const POSTGRAPHILE_LISTING = `query Listing($teamId: String!) {
   }
 }`;
 
-export async function startPostgraphile(databaseUrl: string): Promise<{ url: string; proc: Proc; stop(): Promise<void> }> {
+/** Installs the peer's packages (npm ci in bench/peer) unless they already are. */
+export async function ensurePostgraphileInstalled(log: (message: string) => void = () => {}): Promise<void> {
+  if (existsSync(path.join(PEER_DIR, "node_modules", "postgraphile", "package.json"))) return;
+  log("installing PostGraphile for the benchmark into bench/peer/node_modules (once; it declares Node 22, see bench/peer/serve.ts)");
+  // --prefix: this directory, whatever npm_config_* the parent `npm run bench` passes down.
+  const install = new Proc("npm ci (bench/peer)", "npm", ["ci", "--prefix", PEER_DIR, "--no-audit", "--no-fund", "--loglevel=error"], childEnv());
+  await install.finished(600_000);
+}
+
+export async function startPostgraphile(databaseUrl: string, log?: (message: string) => void): Promise<{ url: string; proc: Proc; stop(): Promise<void> }> {
+  await ensurePostgraphileInstalled(log);
   const port = await freePort();
-  const proc = new Proc("PostGraphile peer", TSX, ["bench/postgraphile-peer.ts"], childEnv({ PORT: String(port), PEER_DATABASE_URL: databaseUrl, GRAPHILE_ENV: "production" }));
+  const proc = new Proc("PostGraphile peer", TSX, [path.join(PEER_DIR, "serve.ts")], childEnv({ PORT: String(port), PEER_DATABASE_URL: databaseUrl, GRAPHILE_ENV: "production" }));
   const url = `http://127.0.0.1:${port}`;
   await waitUntil("PostGraphile to answer", 120_000, async () => {
     if (!proc.running) throw new Error(`PostGraphile exited\n${proc.output()}`);
@@ -28,59 +41,4 @@ export async function startPostgraphile(databaseUrl: string): Promise<{ url: str
     return response?.ok ? true : undefined;
   });
   return { url, proc, stop: () => proc.stop() };
-}
-
-/**
- * PostGraphile 5.1 targets Node 22: its executor calls Promise.withResolvers
- * (Node >= 22), and on Node 20 every query silently resolves to null. The
- * standard polyfill, for the peer process only.
- */
-function polyfillPromiseWithResolvers(): void {
-  const promise = Promise as unknown as { withResolvers?: () => unknown };
-  promise.withResolvers ??= () => {
-    let resolve!: (value: unknown) => void;
-    let reject!: (reason?: unknown) => void;
-    const created = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise: created, resolve, reject };
-  };
-}
-
-async function serve(): Promise<void> {
-  polyfillPromiseWithResolvers();
-  // Loaded here, not at the top: the orchestrator imports this module for startPostgraphile only.
-  const { postgraphile } = await import("postgraphile");
-  const { makePgService } = await import("postgraphile/adaptors/pg");
-  const { grafserv } = await import("postgraphile/grafserv/node");
-  const { PostGraphileAmberPreset } = await import("postgraphile/presets/amber");
-  const preset: GraphileConfig.Preset = {
-    extends: [PostGraphileAmberPreset],
-    pgServices: [makePgService({ connectionString: process.env.PEER_DATABASE_URL!, schemas: ["public"] })],
-    grafserv: { graphiql: false, watch: false },
-  };
-  const pgl = postgraphile(preset);
-  const serv = pgl.createServ(grafserv);
-  const server = createServer();
-  server.on("error", (error) => {
-    process.stderr.write(`${String(error)}\n`);
-    process.exit(1);
-  });
-  serv.addTo(server).catch((error: unknown) => {
-    process.stderr.write(`${String(error)}\n`);
-    process.exit(1);
-  });
-  server.listen(Number(process.env.PORT), "127.0.0.1");
-  process.once("SIGTERM", () => {
-    server.close();
-    void Promise.resolve(pgl.release()).finally(() => process.exit(0));
-  });
-}
-
-if (isEntryPoint(import.meta.url)) {
-  serve().catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  });
 }

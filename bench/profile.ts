@@ -12,10 +12,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { startFanoutClient } from "./fanout-client.ts";
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
 import { openInspector } from "./lib/inspector.ts";
 import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
+import { SEND_INPUT, SEND_MUTATION } from "./load.ts";
 import { BALANCE_QUERY, body } from "./queries.ts";
 import { seedTeam } from "./seed.ts";
 
@@ -38,6 +40,10 @@ interface CpuProfile {
 }
 
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
+/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout; default all). */
+const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout").split(",");
+const fanoutSubscribers = Number(process.env.BENCH_PROFILE_SUBSCRIBERS ?? 1000);
+const fanoutRate = Number(process.env.BENCH_PROFILE_FANOUT_RATE ?? 10);
 const outDir = path.join(ROOT, "bench", "results", "profiles");
 const log = (message: string) => process.stderr.write(`[profile] ${message}\n`);
 
@@ -112,6 +118,37 @@ async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omi
   return `## ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms during the profile\n\n${summarize(profile)}`;
 }
 
+/**
+ * The gateway delivering charges to `fanoutSubscribers` graphql-ws subscriptions (main key, every sub-account)
+ * while `fanoutRate` sends a second are charged: where each delivered event's CPU goes.
+ */
+async function profileFanout(gateway: GatewayProcess, team: Awaited<ReturnType<typeof seedTeam>>): Promise<string> {
+  const client = startFanoutClient({ urls: [gateway.url], key: team.mainKey, subscribers: fanoutSubscribers });
+  try {
+    await client.waitForLine((line) => line === "CONNECTED", 120_000);
+    const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
+    client.write("PRIME");
+    await graphqlOk(gateway.url, team.subAccounts[0]!.key, SEND_MUTATION, { input: SEND_INPUT });
+    await primed;
+    const cdp = await openInspector(gateway.nodePid, () => gateway.proc.stderr);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+    await cdp.send("Profiler.start");
+    log(`fan-out: ${seconds} s of ${fanoutRate} sends a second to ${fanoutSubscribers} subscribers, profiling`);
+    const keys = team.subAccounts.map((account) => account.key);
+    await runLoad({ label: "fan-out sender", urls: [gateway.url], connections: Math.max(1, Math.round(fanoutRate)), duration: seconds, overallRate: fanoutRate, send: { keys, runId: `profile-fanout-${randomBytes(4).toString("hex")}` } });
+    const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
+    cdp.close();
+    writeFileSync(path.join(outDir, "fanout.cpuprofile"), JSON.stringify(profile));
+    const result = client.waitForLine((line) => line.startsWith("{"), 60_000);
+    client.write("FINISH");
+    const { latencyMs, deliveries } = JSON.parse(await result) as { latencyMs: { p50: number; p99: number }; deliveries: number };
+    return `## fan-out: ${deliveries} deliveries to ${fanoutSubscribers} subscribers, p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms during the profile\n\n${summarize(profile)}`;
+  } finally {
+    await client.finished(30_000).catch(() => client.stop());
+  }
+}
+
 async function main(): Promise<void> {
   cleanUpOnSignals();
   mkdirSync(outDir, { recursive: true });
@@ -139,10 +176,15 @@ async function main(): Promise<void> {
   const team = await seedTeam({ gatewayUrl: gateway.url, databaseUrl, name: "Profile", balance: 1e12, subAccounts: 20, creditLimit: 1e10 });
   const subKey = team.subAccounts[0]!.key;
   await graphqlOk(gateway.url, subKey, BALANCE_QUERY);
-  const sections = [
-    await profileUnderLoad(gateway, "balance", { urls: [gateway.url], connections: 50, query: { body: body(BALANCE_QUERY), key: subKey } }),
-    await profileUnderLoad(gateway, "sends", { urls: [gateway.url], connections: 50, send: { keys: team.subAccounts.map((account) => account.key), runId: `profile-${randomBytes(4).toString("hex")}` } }),
-  ];
+  const sections: string[] = [];
+  if (only.includes("balance")) {
+    sections.push(await profileUnderLoad(gateway, "balance", { urls: [gateway.url], connections: 50, query: { body: body(BALANCE_QUERY), key: subKey } }));
+  }
+  if (only.includes("sends")) {
+    const keys = team.subAccounts.map((account) => account.key);
+    sections.push(await profileUnderLoad(gateway, "sends", { urls: [gateway.url], connections: 50, send: { keys, runId: `profile-${randomBytes(4).toString("hex")}` } }));
+  }
+  if (only.includes("fanout")) sections.push(await profileFanout(gateway, team));
   const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
   writeFileSync(path.join(outDir, "summary.md"), summary);
   process.stdout.write(summary);

@@ -194,7 +194,7 @@ export function renderReport(results: BenchResults, notes: string): string {
     const raw = find(`${id.split(".")[0]}.raw`);
     if (measurement && raw) push(`- ${measurement.title}: **${percent(ratio(measurement, raw))}** of the raw ceiling`);
   }
-  push("", "Invariants of DESIGN.md section 2 (`checkInvariants` of test/helpers/invariants.ts, read from the database) after every run:", "");
+  push("", "Invariants of the charge rule (README.md, Messages and charging) (`checkInvariants` of test/helpers/invariants.ts, read from the database) after every run:", "");
   const invariantRuns = [
     ...results.measurements.filter((m) => m.invariants).map((m) => ({ title: m.title, checks: m.invariants! })),
     ...results.fanouts.map((fan) => ({ title: `fan-out sends (${fan.database})`, checks: [fan.invariants] })),
@@ -260,7 +260,7 @@ export function renderReport(results: BenchResults, notes: string): string {
     'allAccounts(first: 100, condition: { teamId: $teamId, kind: "sub" }, orderBy: PRIMARY_KEY_ASC) { totalCount nodes { rowId name totalSpent creditLimit apiKeysByAccountId { nodes { rowId } } teamByTeamId { balance } } }',
     "```",
     "",
-    "PostGraphile has no authentication here; ours authenticates the main key on every request (a SHA-256 and a key lookup) and checks the caller's rights. PostGraphile 5.1 needs Node 22's `Promise.withResolvers`; on Node 20 the peer process installs the standard polyfill (without it every query returns null).",
+    "PostGraphile has no authentication here; ours authenticates the main key on every request (a SHA-256 and a key lookup) and checks the caller's rights. PostGraphile 5.1 needs Node 22's `Promise.withResolvers`; on Node 20 the peer process installs the standard polyfill (without it every query returns null). It is not a dependency of the gateway: the benchmark installs it into bench/peer/node_modules (bench/peer/package.json) the first time it is needed.",
     "",
     ...table([find("sqlite.listing"), find("postgresql.listing"), find("postgresql.postgraphile")]),
   );

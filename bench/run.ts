@@ -20,7 +20,7 @@ import { ROOT, cleanUpOnSignals, isTearingDown, onCleanup, runCleanups, sleep } 
 import { loadSettings, type DatabaseKind, type Settings } from "./lib/settings.ts";
 import { median } from "./lib/stats.ts";
 import { SEND_INPUT, SEND_MUTATION, runLoad, type LoadResult } from "./load.ts";
-import { POSTGRAPHILE_LISTING, startPostgraphile } from "./postgraphile-peer.ts";
+import { POSTGRAPHILE_LISTING, ensurePostgraphileInstalled, startPostgraphile } from "./postgraphile-peer.ts";
 import { BALANCE_QUERY, LISTING_QUERY, body } from "./queries.ts";
 import { runRawCharges } from "./raw-charge.ts";
 import { writeReport, type BenchResults, type FanoutMeasurement, type Measurement } from "./report.ts";
@@ -172,7 +172,7 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
     const targets = [loadTarget(`${database}.listing`, `listing of 100 sub-accounts with keys and balance (${database})`, database, { ...shape, urls: [first.url], query: { body: body(LISTING_QUERY), key: listingTeam.mainKey } })];
     let stopPeer: (() => Promise<void>) | null = null;
     if (database === "postgresql") {
-      const peer = await startPostgraphile(databaseUrl);
+      const peer = await startPostgraphile(databaseUrl, log);
       stopPeer = () => peer.stop();
       const variables = { teamId: listingTeam.teamId };
       const response = await fetch(`${peer.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: body(POSTGRAPHILE_LISTING, variables) });
@@ -196,8 +196,13 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
     // Fresh processes: the memory baseline should not carry the garbage of the load above.
     // With an inspector that stays off until the memory reading asks for a garbage collection through it.
     instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out", "--inspect-port=127.0.0.1:0");
-    results.fanouts.push(await fanout(phase, instances, sendsTeam));
+    results.fanouts.push(await fanout(phase, instances, sendsTeam, settings.fanoutSubscribers, settings.fanoutRate));
     await Promise.all(instances.map((instance) => instance.stop()));
+    if (settings.fanoutLargeSubscribers > 0) {
+      instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out (large)", "--inspect-port=127.0.0.1:0");
+      results.fanouts.push(await fanout(phase, instances, sendsTeam, settings.fanoutLargeSubscribers, settings.fanoutLargeRate));
+      await Promise.all(instances.map((instance) => instance.stop()));
+    }
   }
 }
 
@@ -211,9 +216,8 @@ async function heapAfterGc(instance: GatewayProcess): Promise<number> {
   }
 }
 
-async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTeam): Promise<FanoutMeasurement> {
+async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTeam, subscribers: number, rate: number): Promise<FanoutMeasurement> {
   const { database } = phase;
-  const subscribers = settings.fanoutSubscribers;
   log(`${database}: fan-out, ${subscribers} graphql-ws subscribers over ${instances.length} instance(s)`);
   // A little traffic first, so the baseline is a warmed-up process rather than a just-started one.
   for (const instance of instances) for (let index = 0; index < 20; index += 1) await graphqlOk(instance.url, team.mainKey, BALANCE_QUERY);
@@ -221,7 +225,7 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   const rssBefore = instances.map((instance) => instance.rssKib());
   const heapBefore = await Promise.all(instances.map(heapAfterGc));
   const client = startFanoutClient({ urls: instances.map((instance) => instance.url), key: team.mainKey, subscribers });
-  await client.waitForLine((line) => line === "CONNECTED", 120_000);
+  await client.waitForLine((line) => line === "CONNECTED", 300_000);
   await sleep(3_000);
   const rssAfter = instances.map((instance) => instance.rssKib());
   const heapAfter = await Promise.all(instances.map(heapAfterGc));
@@ -241,9 +245,9 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
     label: `fan-out sender (${database})`,
     urls: instances.map((instance) => instance.url),
     // One connection per send a second: each waits for its answer, so fewer could not keep the rate when sends are slow.
-    connections: Math.max(1, Math.round(settings.fanoutRate)),
+    connections: Math.max(1, Math.round(rate)),
     duration: settings.fanoutSeconds,
-    overallRate: settings.fanoutRate,
+    overallRate: rate,
     send: { keys: team.subAccounts.map((account) => account.key), runId: `fanout-${uniqueSuffix()}` },
   });
   // The sender stops at its deadline; the sends in flight still commit and are delivered.
@@ -260,7 +264,7 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
     database,
     instances: instances.length,
     subscribers,
-    sendsPerSecond: settings.fanoutRate,
+    sendsPerSecond: rate,
     seconds: settings.fanoutSeconds,
     charges,
     expectedDeliveries: expected,
@@ -318,6 +322,8 @@ async function main(): Promise<void> {
   const machine = await describeMachine(settings.postgresAdminUrl, settings.redisUrl);
   log(`${machine.cores} cores (${machine.cpuModel}), load average ${machine.loadAverageAtStart}; ${settings.runs} run(s) of ${settings.duration} s per target${settings.quick ? " (BENCH_QUICK)" : ""}`);
   const results: BenchResults = { startedAt: startedAt.toISOString(), finishedAt: "", settings, machine, measurements: [], sqlCounts: [], fanouts: [] };
+  // Before any measurement: the PostgreSQL listing is compared with PostGraphile, installed on first use.
+  if (wants("listing") && settings.databases.includes("postgresql")) await ensurePostgraphileInstalled(log);
   try {
     for (const database of settings.databases) {
       if (database === "sqlite") {

@@ -3,9 +3,9 @@ import pino from "pino";
 export type Logger = pino.Logger;
 
 /**
- * Structured logs (JSON lines). API keys are never written: request logs carry
- * only the key's id and display prefix, and these paths are censored in case a
- * header set or a key ever reaches a log call.
+ * Structured logs (JSON lines). API keys and webhook signing secrets are never
+ * written: request logs carry only the key's id and display prefix, and these
+ * paths are censored in case a header set, a key or a secret ever reaches a log call.
  */
 export const REDACTED_PATHS = [
   "req.headers.authorization",
@@ -18,6 +18,8 @@ export const REDACTED_PATHS = [
   "*.apiKey",
   "key",
   "*.key",
+  "secret",
+  "*.secret",
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

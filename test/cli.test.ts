@@ -146,8 +146,87 @@ describe("operator CLI", () => {
     expect(mains.map((a) => a.id)).toEqual([created.mainAccount.id]);
   });
 
+  it("top-up refuses an amount that would take the balance past the largest amount, naming the amount, and changes nothing", async () => {
+    const made = await admin("create-team", "--name", "Nearly full", "--balance", String(Number.MAX_SAFE_INTEGER - 10), "--json");
+    expect(made.code, made.stderr).toBe(0);
+    const teamId = JSON.parse(made.stdout).team.id as string;
+    const before = await snapshot();
+    const refusedTopUp = await admin("top-up", "--team", teamId, "--amount", "11");
+    expect(refusedTopUp.code).toBe(1);
+    expect(refusedTopUp.stderr).toContain("A top-up of 11 cents");
+    expect(refusedTopUp.stderr).toContain(String(Number.MAX_SAFE_INTEGER));
+    expect(refusedTopUp.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    expect(await snapshot()).toEqual(before);
+    // Up to the largest amount is fine, and the API shows it exactly.
+    const filled = await admin("top-up", "--team", teamId, "--amount", "10", "--json");
+    expect(filled.code, filled.stderr).toBe(0);
+    expect(JSON.parse(filled.stdout)).toEqual({ team: { id: teamId, balance: Number.MAX_SAFE_INTEGER } });
+  });
+
+  it("list-teams prints every team with its id, name, balance and creation date; --json the same as data", async () => {
+    const teams = await db.prisma.team.findMany({ orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
+    expect(teams.length).toBeGreaterThanOrEqual(3);
+    const json = await admin("list-teams", "--json");
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      teams: teams.map((t) => ({ id: t.id, name: t.name, balance: Number(t.balance), currency: "USD", createdAt: t.createdAt.toISOString() })),
+    });
+    const text = await admin("list-teams");
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+BALANCE \(CENTS\)\s+CREATED$/);
+    expect(lines).toHaveLength(teams.length + 1);
+    teams.forEach((team, index) => {
+      const line = lines[index + 1]!;
+      expect(line.startsWith(team.id)).toBe(true);
+      for (const cell of [team.name, String(team.balance), team.createdAt.toISOString()]) expect(line).toContain(cell);
+    });
+    expect(text.stdout + json.stdout).not.toMatch(/zv_live_/);
+  });
+
+  it("list-teams on an empty database says how to create a team", async () => {
+    const result = await run(TSX, ["src/cli/admin.ts", "list-teams"], childEnv({ DATABASE_URL: `file:${path.join(dir, "empty.db")}` }), CLI_TIMEOUT_MS);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("No teams yet");
+    expect(result.stdout).toContain("npm run admin -- create-team --name NAME");
+  });
+
+  it("purge refuses a --now in the future (exit 2, nothing purged), and never removes a sub-account inside its grace period", async () => {
+    const createdSub = await fetch(`${gatewayUrl}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${created.apiKey}` },
+      body: JSON.stringify({ query: `mutation { createSubAccount(input: { name: "Leaving" }) { subAccount { id } } }` }),
+    });
+    const subId = ((await createdSub.json()) as any).data.createSubAccount.subAccount.id as string;
+    const deactivated = await fetch(`${gatewayUrl}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${created.apiKey}` },
+      body: JSON.stringify({ query: `mutation($id: ID!) { deactivateSubAccount(id: $id) { deletionScheduledAt } }`, variables: { id: subId } }),
+    });
+    expect(((await deactivated.json()) as any).data.deactivateSubAccount.deletionScheduledAt).toEqual(expect.any(String));
+    const still = async () => (await db.prisma.account.findUnique({ where: { id: subId }, select: { status: true } }))?.status;
+    const before = await snapshot();
+
+    const future = new Date(Date.now() + 15 * 86_400_000).toISOString();
+    const refusedPurge = await admin("purge", "--now", future, "--json");
+    expect(refusedPurge.code).toBe(2);
+    expect(refusedPurge.stderr).toMatch(/--now .* is in the future/);
+    expect(refusedPurge.stderr).toMatch(/grace period/);
+    expect(refusedPurge.stdout).toBe("");
+    expect(await still()).toBe("inactive");
+    expect(await snapshot()).toEqual(before);
+
+    // A past date, or none, is harmless: the grace period has not ended.
+    for (const args of [["--now", new Date(Date.now() - 60_000).toISOString()], []]) {
+      const purged = await admin("purge", ...args, "--json");
+      expect(purged.code, purged.stderr).toBe(0);
+      expect(JSON.parse(purged.stdout)).toEqual({ purged: [] });
+    }
+    expect(await still()).toBe("inactive");
+  });
+
   const refused: [string, () => string[], RegExp][] = [
-    ["top-up with a negative amount", () => ["top-up", "--team", created.team.id, "--amount", "-5"], /--amount must be a whole number of cents/],
+    ["top-up with a negative amount", () => ["top-up", "--team", created.team.id, "--amount", "-5"], /--amount must be positive, got -5/],
     ["top-up with a non-numeric amount", () => ["top-up", "--team", created.team.id, "--amount", "abc"], /--amount must be a whole number of cents/],
     ["top-up with a fractional amount", () => ["top-up", "--team", created.team.id, "--amount", "12.50"], /--amount must be a whole number of cents/],
     ["top-up of zero", () => ["top-up", "--team", created.team.id, "--amount", "0"], /amount.*at least 1 cent/],
@@ -157,7 +236,10 @@ describe("operator CLI", () => {
     ["an unknown command", () => ["delete-team", "--team", created.team.id], /unknown command "delete-team"/],
     ["create-team without --name", () => ["create-team", "--balance", "100"], /--name is required/],
     ["create-team with a name of spaces", () => ["create-team", "--name", "   "], /name.*must not be empty/],
-    ["create-team with a negative balance", () => ["create-team", "--name", "Negative", "--balance", "-100"], /--balance must be a whole number of cents/],
+    ["create-team with a negative balance", () => ["create-team", "--name", "Negative", "--balance", "-1"], /--balance must be positive, got -1/],
+    ["top-up beyond the largest amount", () => ["top-up", "--team", created.team.id, "--amount", "9007199254740992"], /--amount 9007199254740992 is too large: the largest amount is 9007199254740991 cents/],
+    ["top-up of a 20-digit amount", () => ["top-up", "--team", created.team.id, "--amount", "99999999999999999999"], /--amount 99999999999999999999 is too large/],
+    ["create-team with a balance beyond the largest amount", () => ["create-team", "--name", "Huge", "--balance", "9007199254740992"], /--balance 9007199254740992 is too large/],
     ["create-team with an unknown option", () => ["create-team", "--name", "Typo", "--balanse", "100"], /Unknown option '--balanse'/],
   ];
 

@@ -12,8 +12,8 @@ import { TSX, childEnv, run } from "./helpers/process.ts";
 /**
  * Crash safety: a real gateway process (`npm start`'s command) is killed with
  * SIGKILL at a random moment of a storm of concurrent sends, then restarted,
- * again and again on the same database. After every kill: every invariant of
- * DESIGN.md section 2 holds, every send the gateway acknowledged has its
+ * again and again on the same database. After every kill: every charge
+ * invariant holds, every send the gateway acknowledged has its
  * message and its ledger entry; after every restart, retrying an acknowledged
  * send with its idempotencyKey returns the same message and charges nothing,
  * and retrying the sends cut off by the kill charges each at most once.
@@ -51,6 +51,8 @@ function prng(seed: number): () => number {
 interface Sender {
   accountId: string;
   key: string;
+  /** A main key sending as this sub-account (sendMessage's subAccountId, REST's X-Sub-Account-Id). */
+  actingFor?: string;
 }
 
 interface Send {
@@ -65,12 +67,15 @@ interface Send {
 }
 
 async function sendOnce(url: string, send: Send, agent: http.Agent): Promise<{ status: number; messageId?: string; code?: string }> {
-  const headers = { authorization: `Bearer ${send.sender.key}` };
+  const { actingFor } = send.sender;
   if (send.via === "rest") {
+    const headers = { authorization: `Bearer ${send.sender.key}`, ...(actingFor ? { "x-sub-account-id": actingFor } : {}) };
     const response = await postJson(`${url}/v1/messages`, send.input, headers, agent);
     return { status: response.status, messageId: response.body?.message?.id, code: response.body?.code };
   }
-  const response = await postJson(`${url}/graphql`, { query: SEND, variables: { input: send.input } }, headers, agent);
+  const headers = { authorization: `Bearer ${send.sender.key}` };
+  const input = actingFor ? { ...send.input, subAccountId: actingFor } : send.input;
+  const response = await postJson(`${url}/graphql`, { query: SEND, variables: { input } }, headers, agent);
   return { status: response.status, messageId: response.body?.data?.sendMessage?.id, code: response.body?.errors?.[0]?.extensions?.code };
 }
 
@@ -107,6 +112,8 @@ describe(`crash safety: SIGKILL during a storm of sends, then restart (${TEST_PR
       expect(body.errors).toBeUndefined();
       senders.push({ accountId: body.data.createSubAccount.subAccount.id, key: body.data.createSubAccount.apiKey });
     }
+    // The main key sending for the tightly limited sub-account, beside that sub-account's own key.
+    senders.push({ accountId: senders[1]!.accountId, key: team.apiKey, actingFor: senders[1]!.accountId });
   });
 
   afterAll(async () => {

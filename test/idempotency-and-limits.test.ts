@@ -103,9 +103,59 @@ describe("idempotency and credit limits", () => {
   it("the charge store refuses an inactive account even when authentication already passed", async () => {
     const { mainKey } = await gw.createTeam({ balance: 100 });
     const sub = await subAccount(mainKey, {});
-    const actor = await gw.gateway.services.authenticate(sub.key);
+    const { actor } = await gw.gateway.services.authenticate(sub.key);
     await gw.db.prisma.account.update({ where: { id: sub.id }, data: { status: "inactive" } });
     await expect(gw.gateway.services.messages.send(actor, { to: "+14155550100", text: "hi" })).rejects.toMatchObject({ code: "forbidden" });
     expect(await gw.db.prisma.message.count({ where: { accountId: sub.id } })).toBe(0);
+  });
+
+  it("the same idempotencyKey with another message is 409 conflict naming what differs, on GraphQL and REST; nothing is sent or charged", async () => {
+    const { teamId, mainKey } = await gw.createTeam({ balance: 1000 });
+    const sub = await subAccount(mainKey, {});
+    const original = { to: "+14155550100", text: "Your code is 1234", idempotencyKey: "otp-1", metadata: { a: 1, b: [1, 2] } };
+    const first = await gw.gql(SEND, { input: original }, sub.key);
+    expect(first.status).toBe(200);
+    // The same request, metadata keys in another order: the original, charged once.
+    const retry = await gw.gql(SEND, { input: { ...original, metadata: { b: [1, 2], a: 1 } } }, sub.key);
+    expect(retry.data.sendMessage.id).toBe(first.data.sendMessage.id);
+
+    for (const [change, fields] of [
+      [{ to: "+14155550199" }, ["to"]],
+      [{ text: "Your code is 9999" }, ["text"]],
+      [{ channel: "WHATSAPP" }, ["channel"]],
+      [{ metadata: { a: 2, b: [1, 2] } }, ["metadata"]],
+      [{ to: "+14155550199", text: "other", metadata: null }, ["to", "text", "metadata"]],
+    ] as const) {
+      const conflict = await gw.gql(SEND, { input: { ...original, ...change } }, sub.key);
+      expect(conflict.status).toBe(409);
+      const error = onlyError(conflict);
+      expect(error.extensions.code).toBe("conflict");
+      expect(error.extensions.details).toEqual({ field: "idempotencyKey", fields, messageId: first.data.sendMessage.id });
+      expect(error.message).toMatch(new RegExp(fields.join(", ")));
+    }
+    const rest = await fetch(`${gw.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${sub.key}` },
+      body: JSON.stringify({ ...original, text: "changed" }),
+    });
+    expect(rest.status).toBe(409);
+    expect(await rest.json()).toMatchObject({ code: "conflict", details: { fields: ["text"] } });
+    expect(await gw.db.prisma.message.count({ where: { accountId: sub.id } })).toBe(1);
+    expect((await gw.db.prisma.team.findUniqueOrThrow({ where: { id: teamId } })).balance).toBe(999n);
+  });
+
+  it("two different messages racing with one idempotencyKey: one is sent, the other is 409 conflict, whichever wins", async () => {
+    const { mainKey } = await gw.createTeam({ balance: 1000 });
+    const sub = await subAccount(mainKey, {});
+    const agent = createAgent(16);
+    const inputs = Array.from({ length: 10 }, (_, i) => ({ to: "+14155550100", text: `variant ${i % 2}`, idempotencyKey: "race-1" }));
+    const responses = await Promise.all(inputs.map((input) => postJson(`${gw.url}/graphql`, { query: SEND, variables: { input } }, { authorization: `Bearer ${sub.key}` }, agent)));
+    agent.destroy();
+    const stored = await gw.db.prisma.message.findMany({ where: { accountId: sub.id } });
+    expect(stored).toHaveLength(1);
+    for (const [index, response] of responses.entries()) {
+      if (inputs[index]!.text === stored[0]!.text) expect(response.body.data.sendMessage.id).toBe(stored[0]!.id);
+      else expect(response.body.errors[0].extensions).toMatchObject({ code: "conflict", details: { fields: ["text"] } });
+    }
   });
 });

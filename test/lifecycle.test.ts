@@ -190,25 +190,30 @@ describe("sub-account lifecycle", () => {
     await expectKeyWorks(keep.key);
   });
 
-  it("`npm run admin -- purge --now <ISO>` purges from the command line and prints the ids as JSON", async () => {
+  it("`npm run admin -- purge [--now <ISO>]` purges from the command line what is past its grace period and prints the ids as JSON", async () => {
     const sub = await createSub("CLI-purged client");
-    const deactivatedAt = gw.clock.now();
     await deactivate(sub.id);
+    // The CLI purges by the real clock (a --now in the future is refused): move the scheduled
+    // deletion into the past, as if the 14 days had gone by.
+    const deletionAt = new Date(Date.now() - 60_000);
+    await gw.db.prisma.account.update({ where: { id: sub.id }, data: { deletionScheduledAt: deletionAt } });
 
-    const purge = async (now: Date) => {
-      const { stdout } = await run("npx", ["tsx", "src/cli/admin.ts", "purge", "--now", now.toISOString(), "--json"], {
+    const purge = async (...args: string[]) => {
+      const { stdout } = await run("npx", ["tsx", "src/cli/admin.ts", "purge", ...args, "--json"], {
         cwd: root,
         env: { ...process.env, DATABASE_URL: gw.databaseUrl, LOG_LEVEL: "silent" },
       });
       return JSON.parse(stdout.trim().split("\n").pop()!) as { purged: string[] };
     };
 
-    const early = await purge(new Date(deactivatedAt.getTime() + GRACE_MS - 1000));
+    // As of a second before the deletion date (a past --now): kept.
+    const early = await purge("--now", new Date(deletionAt.getTime() - 1000).toISOString());
     expect(Array.isArray(early.purged)).toBe(true);
     expect(early.purged).not.toContain(sub.id);
     expect((await gw.gql(GET, { id: sub.id }, team.mainKey)).data.subAccount.id).toBe(sub.id);
 
-    const late = await purge(new Date(deactivatedAt.getTime() + GRACE_MS + 1000));
+    // As of now, past it: removed.
+    const late = await purge();
     expect(late.purged).toContain(sub.id);
     expectError(await gw.gql(GET, { id: sub.id }, team.mainKey), 404, "not_found");
   }, 180_000); // two CLI processes, each starting tsx and checking migrations

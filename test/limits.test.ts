@@ -2,7 +2,7 @@ import http from "node:http";
 import { connect } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUERY_LIMITS } from "../src/http/queryLimits.ts";
+import { QUERY_LIMITS } from "../src/graphql/plugins/queryLimits.ts";
 import { TEST_PROVIDER } from "./helpers/databases.ts";
 import { onlyError, startGateway, type GraphQLResponse, type TestGateway } from "./helpers/gateway.ts";
 import { SEND, SPEND } from "./helpers/storm.ts";

@@ -3,7 +3,7 @@ import { openDatabase, type Database } from "../src/db/client.ts";
 import { REDIS_TEST_URL, TEST_PROVIDER } from "./helpers/databases.ts";
 import { createTestDatabase } from "./helpers/gateway.ts";
 import { createAgent, postJson } from "./helpers/http.ts";
-import { gqlAt as gql, redisPrefix, startInstance, type Instance } from "./helpers/instances.ts";
+import { gqlAt as gql, redisPrefix, startInstance, untilOpenSubscriptions, type Instance } from "./helpers/instances.ts";
 import { checkInvariants } from "./helpers/invariants.ts";
 import { PrivatePostgres, PrivateRedis } from "./helpers/servers.ts";
 import { SEND, SPEND } from "./helpers/storm.ts";
@@ -42,7 +42,7 @@ describe.runIf(TEST_PROVIDER === "postgresql")("outages", () => {
       const created = await gql(a.url, mainKey, `mutation { createSubAccount(input: { name: "Redis outage" }) { apiKey subAccount { id } } }`);
       const sub = created.body.data.createSubAccount;
       const onB = await subscribeWs(b.url, mainKey, SPEND);
-      await sleep(200);
+      await untilOpenSubscriptions(b.url, 1);
       expect((await gql(a.url, sub.apiKey, SEND, { input: { to: "+14155550100", text: "before" } })).status).toBe(200);
       await onB.waitFor(1);
 

@@ -150,6 +150,20 @@ describe("rate limiting switched off (RATE_LIMIT_RPS=0, as the benchmarks run)",
   });
 });
 
+describe("no burst reserve (RATE_LIMIT_BURST=0, as the README allows)", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ env: { RATE_LIMIT_RPS: "5", RATE_LIMIT_BURST: "0" } });
+  });
+  afterAll(() => gw?.close());
+
+  it("starts, and serves exactly the sustained rate: the sixth request in a second is refused", async () => {
+    const { mainKey } = await gw.createTeam();
+    const responses = await Promise.all(Array.from({ length: 6 }, () => graphql(gw.url, mainKey)));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+});
+
 // Two gateway processes on one PostgreSQL and one Redis, as in test/scale-out.test.ts.
 describe.runIf(TEST_PROVIDER === "postgresql")("rate limits shared through Redis by two instances", () => {
   let database: { url: string; drop(): Promise<void> };

@@ -107,9 +107,17 @@ describe("REST /v1 with the official SDK (@zavudev/sdk)", () => {
       expect(new Set(seen)).toEqual(new Set(created));
     }
 
-    // A cursor that names no sub-account (e.g. purged since) ends the list rather than failing or restarting it.
-    expect((await lister.subAccounts.list({ cursor: "zzzzzzzzzzzzzzzzzzzzzzzzz" })).items).toEqual([]);
-    expect(await rejection(lister.subAccounts.list({ cursor: "not a cursor!" }))).toBeInstanceOf(BadRequestError);
+    // A cursor whose sub-account is gone (purged since) continues after where it stood.
+    const firstPage = await lister.subAccounts.list({ limit: 10 });
+    const lastSeen = firstPage.items.at(-1)!.id;
+    await gw.db.prisma.account.delete({ where: { id: lastSeen } });
+    const afterGone = await lister.subAccounts.list({ limit: 10, cursor: firstPage.nextCursor! });
+    expect(afterGone.items[0]!.id > lastSeen).toBe(true);
+    expect(afterGone.items.map((item) => item.id)).not.toContain(lastSeen);
+    // A cursor that is not one of this list's is a BadRequestError, whatever it looks like.
+    for (const cursor of ["not a cursor!", "zzzzzzzzzzzzzzzzzzzzzzzzz", lastSeen, Buffer.from("[1]").toString("base64url")]) {
+      expect(await rejection(lister.subAccounts.list({ cursor }))).toBeInstanceOf(BadRequestError);
+    }
 
     // Filters beyond the SDK's params, on the same service.
     const one = await lister.subAccounts.list({ limit: 5, status: "inactive" } as never);
@@ -443,12 +451,28 @@ describe("REST /v1 with the official SDK (@zavudev/sdk)", () => {
       "post /v1/sub-accounts/{id}/api-keys",
       "get /v1/sub-accounts/{id}/api-keys",
       "delete /v1/sub-accounts/{id}/api-keys/{keyId}",
+      "get /v1/api-keys",
+      "post /v1/api-keys",
+      "patch /v1/api-keys/{keyId}",
+      "post /v1/api-keys/{keyId}/roll",
+      "delete /v1/api-keys/{keyId}",
       "get /v1/balance",
       "get /v1/me",
       "post /v1/messages",
       "get /v1/messages",
       "get /v1/messages/{id}",
       "get /v1/openapi.json",
+      "get /v1/spend",
+      "get /v1/spend/alerts",
+      "patch /v1/team",
+      "post /v1/webhook-endpoints",
+      "get /v1/webhook-endpoints",
+      "get /v1/webhook-endpoints/{id}",
+      "patch /v1/webhook-endpoints/{id}",
+      "delete /v1/webhook-endpoints/{id}",
+      "post /v1/webhook-endpoints/{id}/rotate-secret",
+      "get /v1/webhook-endpoints/{id}/deliveries",
+      "post /v1/webhook-endpoints/{id}/events/{eventId}/redeliver",
     ];
     const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((method) => `${method} ${path}`));
     expect(listed.sort()).toEqual(expected.sort());
@@ -457,7 +481,7 @@ describe("REST /v1 with the official SDK (@zavudev/sdk)", () => {
     const bodySchema = create.requestBody.content["application/json"].schema;
     expect(bodySchema.required).toEqual(["name"]);
     expect(bodySchema.additionalProperties).toBe(false);
-    expect(Object.keys(bodySchema.properties).sort()).toEqual(["creditLimit", "externalId", "metadata", "name"]);
+    expect(Object.keys(bodySchema.properties).sort()).toEqual(["alertThresholds", "budget", "creditLimit", "externalId", "metadata", "name"]);
     expect(create.responses["201"].content["application/json"].schema.properties.subAccount).toBeTruthy();
     expect(create.responses["403"]).toBeTruthy();
     const list = doc.paths["/v1/sub-accounts"].get;

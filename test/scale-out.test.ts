@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../src/db/client.ts";
 import { REDIS_TEST_URL, TEST_PROVIDER } from "./helpers/databases.ts";
 import { createTestDatabase } from "./helpers/gateway.ts";
-import { gqlAt as gql, redisPrefix, startInstance, type Instance } from "./helpers/instances.ts";
+import { gqlAt as gql, redisPrefix, startInstance, untilOpenSubscriptions, type Instance } from "./helpers/instances.ts";
 import { checkInvariants } from "./helpers/invariants.ts";
 import { SEND, SPEND, expectEventsMatch, expectExactOutcome, fireSends, type StormAccount } from "./helpers/storm.ts";
 import { subscribeSse, subscribeWs } from "./helpers/subscriptions.ts";
 import { createServices } from "../src/services/index.ts";
-import { createInProcessBus } from "../src/bus/inProcess.ts";
+import { createInProcessBus } from "../src/events/inProcess.ts";
 import { systemClock } from "../src/services/clock.ts";
 import { loadPriceTable } from "../src/domain/pricing.ts";
 import { SimulatedProvider } from "../src/services/delivery.ts";
@@ -48,6 +48,11 @@ describe.runIf(TEST_PROVIDER === "postgresql")("two gateway instances on one Pos
     await database?.drop();
   });
 
+  // Each test's subscriptions are gone before the next one counts its own.
+  afterEach(async () => {
+    await Promise.all([a, b].filter(Boolean).map((instance) => untilOpenSubscriptions(instance.url, 0)));
+  });
+
   async function subAccount(url: string, mainKey: string, creditLimit: number | null, name = "Customer"): Promise<StormAccount> {
     const created = await gql(url, mainKey, `mutation($input: CreateSubAccountInput!) { createSubAccount(input: $input) { apiKey subAccount { id } } }`, {
       input: { name, creditLimit },
@@ -61,6 +66,7 @@ describe.runIf(TEST_PROVIDER === "postgresql")("two gateway instances on one Pos
     for (const [index, limit] of LIMITS.entries()) accounts.push(await subAccount(index % 2 ? a.url : b.url, team.apiKey, limit, `Customer ${index}`));
     const onB = await subscribeWs(b.url, team.apiKey, SPEND);
     const onA = await subscribeSse(a.url, team.apiKey, SPEND);
+    await Promise.all([untilOpenSubscriptions(b.url, 1), untilOpenSubscriptions(a.url, 1)]);
 
     const outcomes = await fireSends([a.url, b.url], accounts, 2000);
 
@@ -87,8 +93,7 @@ describe.runIf(TEST_PROVIDER === "postgresql")("two gateway instances on one Pos
     const team = await teams.createTeam({ name: "Relay team", balance: 1000 });
     const sub = await subAccount(a.url, team.apiKey, null);
     const onB = await subscribeWs(b.url, sub.key, SPEND);
-    // graphql-ws acknowledges the connection, not the subscription: give the server a moment to start it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await untilOpenSubscriptions(b.url, 1);
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push((await gql(a.url, sub.key, SEND, { input: { to: "+14155550100", text: `m${i}` } })).body.data.sendMessage.id);
     const events = await onB.waitFor(5);
@@ -105,7 +110,7 @@ describe.runIf(TEST_PROVIDER === "postgresql")("two gateway instances on one Pos
     expect((await gql(b.url, sub.key, `{ balance { balance } }`)).status).toBe(200);
     const onB = await subscribeWs(b.url, sub.key, SPEND);
     const sseOnB = await subscribeSse(b.url, sub.key, SPEND);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await untilOpenSubscriptions(b.url, 2);
 
     const revoked = await gql(a.url, team.apiKey, `mutation($s: ID!, $k: ID!) { revokeSubAccountApiKey(subAccountId: $s, apiKeyId: $k) { revokedAt } }`, { s: sub.id, k: keyId });
     expect(revoked.status).toBe(200);

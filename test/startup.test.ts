@@ -1,15 +1,17 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client.ts";
-import { GRAPHIQL_EXAMPLE } from "../src/server.ts";
-import { Child, TSX, childEnv, freePort, waitUntil } from "./helpers/process.ts";
+import { GRAPHIQL_EXAMPLE } from "../src/graphql/graphiql.ts";
+import { Child, START_ARGS, START_COMMAND, childEnv, freePort, waitUntil } from "./helpers/process.ts";
 
 /**
- * `npm start` as a newcomer runs it (tsx src/main.ts in a child process, on a
- * free port, against a fresh SQLite file): the demo team and its key on first
- * start only, GraphiQL with the example, and a clear refusal of bad settings.
+ * `npm start` as a newcomer runs it (its command, node --import tsx src/main.ts,
+ * in a child process, on a free port, against a fresh SQLite file; and npm start
+ * itself for signals): the demo team and its key on first start only, GraphiQL
+ * with the example, clear refusals of bad settings, a clean stop.
  */
 
 const START_TIMEOUT_MS = 45_000;
@@ -31,7 +33,7 @@ describe("npm start", () => {
   });
 
   function start(env: Record<string, string>): Child {
-    const child = new Child(TSX, ["src/main.ts"], childEnv({ LOG_LEVEL: "warn", ...env }));
+    const child = new Child(START_COMMAND, START_ARGS, childEnv({ LOG_LEVEL: "warn", ...env }));
     children.push(child);
     return child;
   }
@@ -125,6 +127,7 @@ describe("npm start", () => {
       await child.stop();
       expect(child.stdout).not.toMatch(/zv_live_/);
       expect(child.stdout).not.toContain("Demo team created");
+      expect(child.stdout).not.toContain("no team yet");
       const db = openDatabase(`file:${databaseFile}`);
       try {
         expect(await db.prisma.team.count()).toBe(1);
@@ -136,12 +139,15 @@ describe("npm start", () => {
 
   it("NODE_ENV=production creates no demo team and prints no key", async () => {
     const databaseFile = path.join(dir, "production", "gateway.db");
-    const { child, url } = await startServing(databaseFile, { NODE_ENV: "production" });
+    const { child, url } = await startServing(databaseFile, { NODE_ENV: "production", SECRETS_KEY: "ab".repeat(32) });
     const response = await fetch(`${url}/graphql?query=${encodeURIComponent("{ balance { balance } }")}`, { headers: { accept: "application/json" } });
     expect(response.status).toBe(401);
     await child.stop();
     expect(child.stdout).not.toMatch(/zv_live_/);
     expect(child.stdout).not.toContain("Demo team");
+    // It says how to get a first team and key instead.
+    expect(child.stdout).toContain("no team yet");
+    expect(child.stdout).toContain("npm run admin -- create-team --name NAME");
     const db = openDatabase(`file:${databaseFile}`);
     try {
       expect(await db.prisma.team.count()).toBe(0);
@@ -149,6 +155,15 @@ describe("npm start", () => {
     } finally {
       await db.close();
     }
+  });
+
+  it("NODE_ENV=production without SECRETS_KEY stops the start, saying what to set", async () => {
+    const databaseFile = path.join(dir, "production-no-key", "gateway.db");
+    const child = start({ PORT: String(await freePort()), DATABASE_URL: `file:${databaseFile}`, NODE_ENV: "production" });
+    const finished = await child.waitForExit(START_TIMEOUT_MS);
+    expect(finished.code).toBe(1);
+    expect(finished.stderr).toMatch(/^\s*SECRETS_KEY \(unset\): required when NODE_ENV=production/m);
+    expect(existsSync(databaseFile)).toBe(false);
   });
 
   it.each([
@@ -159,6 +174,9 @@ describe("npm start", () => {
     ["NODE_ENV=staging", { NODE_ENV: "staging" }, "NODE_ENV"],
     ["REDIS_URL=localhost:6379", { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
     ["DEMO_TEAM=yes", { DEMO_TEAM: "yes" }, "DEMO_TEAM"],
+    ["SECRETS_KEY=short", { SECRETS_KEY: "abc123" }, "SECRETS_KEY"],
+    ["WEBHOOK_TIMEOUT_MS=soon", { WEBHOOK_TIMEOUT_MS: "soon" }, "WEBHOOK_TIMEOUT_MS"],
+    ["WEBHOOK_LEASE_MS below the timeout", { WEBHOOK_LEASE_MS: "5000", WEBHOOK_TIMEOUT_MS: "10000" }, "WEBHOOK_LEASE_MS"],
   ])("%s stops the start with a message naming the variable", async (_what, bad, variable) => {
     const databaseFile = path.join(dir, `bad-${variable}`, "gateway.db");
     const port = await freePort();
@@ -172,5 +190,110 @@ describe("npm start", () => {
     expect(finished.stdout).not.toMatch(/zv_live_/);
     // Stopped before doing anything: no database file was created.
     expect(existsSync(databaseFile)).toBe(false);
+  });
+
+  /** A message, not a stack trace: no "    at file:line:column" in the output (nor in a JSON log line's "stack"). */
+  const STACK_LINE = /\s+at [^\n]+:\d+:\d+/;
+
+  describe("a start that cannot go on says why in a line and exits", () => {
+    const servers: Server[] = [];
+    const sockets: Socket[] = [];
+    afterEach(async () => {
+      sockets.splice(0).forEach((socket) => socket.destroy());
+      await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+    });
+
+    /** A TCP server of the test's own that accepts connections and never answers. */
+    async function listenOn(port: number, host: string): Promise<void> {
+      const server = createServer((socket) => void sockets.push(socket));
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, resolve);
+      });
+    }
+
+    it("the port already in use: one line naming the port and PORT, no stack trace, nothing created", async () => {
+      const port = await freePort();
+      await listenOn(port, "0.0.0.0");
+      const databaseFile = path.join(dir, "port-taken", "gateway.db");
+      const finished = await start({ PORT: String(port), DATABASE_URL: `file:${databaseFile}`, NODE_ENV: "development" }).waitForExit(START_TIMEOUT_MS);
+      expect(finished.code).toBe(1);
+      const lines = finished.stderr.trim().split("\n");
+      expect(lines, finished.stderr).toHaveLength(1);
+      expect(lines[0]).toContain(`Port ${port} is already in use`);
+      expect(lines[0]).toMatch(/\bPORT\b/);
+      expect(finished.stderr + finished.stdout).not.toMatch(STACK_LINE);
+      // Checked before anything else: no demo key was printed for a gateway that never served.
+      expect(finished.stdout).not.toMatch(/zv_live_/);
+      expect(existsSync(databaseFile)).toBe(false);
+    });
+
+    it.each([
+      ["refuses connections (a closed port)", false],
+      ["accepts connections but never answers", true],
+    ])("Redis that %s: a message naming REDIS_URL, exit non-zero, within seconds", async (_what, listening) => {
+      const redisPort = await freePort();
+      if (listening) await listenOn(redisPort, "127.0.0.1");
+      const port = await freePort();
+      const started = Date.now();
+      const finished = await start({
+        PORT: String(port),
+        DATABASE_URL: `file:${path.join(dir, `redis-${redisPort}`, "gateway.db")}`,
+        REDIS_URL: `redis://:not-shown@127.0.0.1:${redisPort}`,
+      }).waitForExit(20_000);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(finished.code).not.toBe(0);
+      expect(finished.code).not.toBeNull();
+      expect(finished.stderr).toContain(`REDIS_URL=redis://:***@127.0.0.1:${redisPort}`);
+      expect(finished.stderr + finished.stdout).not.toContain("not-shown");
+      expect(finished.stderr + finished.stdout).not.toMatch(STACK_LINE);
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    });
+  });
+
+  describe("stopped as a process manager or a terminal stops `npm start`", () => {
+    /** True while any process of the process group `pgid` exists (a gateway re-parented to init included). */
+    function groupAlive(pgid: number): boolean {
+      try {
+        process.kill(-pgid, 0);
+        return true;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "EPERM";
+      }
+    }
+
+    it.each([
+      ["SIGTERM to the npm process alone (a process manager)", "npm" as const, "SIGTERM" as const],
+      ["SIGINT to the whole process group (Ctrl-C in a terminal)", "group" as const, "SIGINT" as const],
+    ])("%s shuts the gateway down cleanly and leaves no process behind", async (_what, target, signal) => {
+      const port = await freePort();
+      // `npm start` itself, as an operator runs it: npm, and whatever its script starts, in a group of their own.
+      const child = new Child("npm", ["start"], childEnv({ PORT: String(port), DATABASE_URL: `file:${path.join(dir, `signals-${signal}`, "gateway.db")}`, LOG_LEVEL: "info" }));
+      children.push(child);
+      const url = `http://127.0.0.1:${port}`;
+      await waitUntil(`npm start to answer on port ${port}`, START_TIMEOUT_MS, async () => {
+        if (!child.running) throw new Error(`exited early:\n${child.stderr}`);
+        return (await fetch(`${url}/healthz`)).ok ? true : undefined;
+      });
+      const npmPid = child.process.pid!;
+      expect(groupAlive(npmPid)).toBe(true);
+
+      process.kill(target === "npm" ? npmPid : -npmPid, signal);
+
+      await waitUntil("the port to stop answering", 10_000, async () => {
+        try {
+          await fetch(`${url}/healthz`);
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+      await waitUntil("every process of npm start's group to exit", 10_000, () => (groupAlive(npmPid) ? undefined : true));
+      const finished = await child.waitForExit(5_000);
+      expect(finished.code, finished.stderr).toBe(0);
+      expect(finished.stdout).toContain('"msg":"shutting down"');
+      expect(finished.stdout).toContain(`"signal":"${signal}"`);
+    });
   });
 });

@@ -4,7 +4,7 @@ import { SEND, SPEND } from "./helpers/storm.ts";
 import { subscribeSse, subscribeWs } from "./helpers/subscriptions.ts";
 
 const CREATE = `mutation($input: CreateSubAccountInput!) { createSubAccount(input: $input) { apiKey subAccount { id } } }`;
-/** DESIGN.md: a revoked or suspended key's open subscriptions end with an error within one second. */
+/** README.md, "Live spend": a revoked or suspended key's open subscriptions end with an error within one second. */
 const END_WITHIN_MS = 1000;
 
 function endsWithin(ended: Promise<void>, ms: number): Promise<boolean> {
@@ -18,7 +18,7 @@ describe("spendUpdated subscriptions", () => {
   });
   // Each test counts the subscriptions it opens: the previous test's must be gone first.
   beforeEach(async () => {
-    await expect.poll(() => gw.gateway.services.spend.openSubscriptions, { timeout: 5_000 }).toBe(0);
+    await expect.poll(() => gw.gateway.services.openSubscriptions, { timeout: 5_000 }).toBe(0);
   });
   afterAll(async () => gw.close());
 
@@ -59,7 +59,7 @@ describe("spendUpdated subscriptions", () => {
     const { mainKey, a, b } = await team();
     const narrow = `subscription { spendUpdated { amount messageId } }`;
     const aliased = `subscription($id: ID) { spendUpdated(subAccountId: $id) { spent: subAccount { totalSpent } sequence } }`;
-    const before = gw.gateway.services.spend.openSubscriptions;
+    const before = gw.gateway.services.openSubscriptions;
     const [full, slim, slimTwin, onlyA, onlyB] = await Promise.all([
       subscribeWs(gw.url, mainKey, SPEND),
       subscribeWs(gw.url, mainKey, narrow),
@@ -67,7 +67,7 @@ describe("spendUpdated subscriptions", () => {
       subscribeWs(gw.url, a.key, aliased, { id: a.id }),
       subscribeWs(gw.url, mainKey, aliased, { id: b.id }),
     ]);
-    await expect.poll(() => gw.gateway.services.spend.openSubscriptions).toBe(before + 5);
+    await expect.poll(() => gw.gateway.services.openSubscriptions).toBe(before + 5);
     const sent = await gw.gql(SEND, { input: { to: "+447700900123", text: "hello" } }, a.key);
     const messageId = sent.data.sendMessage.id;
     expect((await full.waitFor(1))[0].spendUpdated).toMatchObject({ messageId, amount: 4, subAccount: { id: a.id, totalSpent: 4 } });
@@ -82,11 +82,11 @@ describe("spendUpdated subscriptions", () => {
 
   it("a subscriber that leaves is released by the server at once, with no event needed to notice", async () => {
     const { mainKey } = await team();
-    const before = gw.gateway.services.spend.openSubscriptions;
+    const before = gw.gateway.services.openSubscriptions;
     const subscribers = await Promise.all(Array.from({ length: 5 }, () => subscribeWs(gw.url, mainKey, SPEND)));
-    await expect.poll(() => gw.gateway.services.spend.openSubscriptions).toBe(before + 5);
+    await expect.poll(() => gw.gateway.services.openSubscriptions).toBe(before + 5);
     for (const subscriber of subscribers) subscriber.close();
-    await expect.poll(() => gw.gateway.services.spend.openSubscriptions, { timeout: END_WITHIN_MS }).toBe(before);
+    await expect.poll(() => gw.gateway.services.openSubscriptions, { timeout: END_WITHIN_MS }).toBe(before);
   });
 
   it("a main key can follow one sub-account; a sub-account key only its own", async () => {

@@ -15,7 +15,7 @@ import { echoableStrings, sendRaw, type RawResponse } from "./helpers/responses.
  * test-mode, revoked), each account with messages. Then random operations:
  * for a random key, every query, mutation and /v1 route aimed at an id the key
  * does not own (another team's, or for a sub-account key, a sibling's or the
- * main account's). Each must be refused with the code DESIGN.md section 2
+ * main account's). Each must be refused with the code README.md's "Errors"
  * gives (another team's id: not_found; a sub-account key managing: forbidden; a
  * dead key: unauthorized), no response may carry anything of an account the
  * key does not own, and no row of such an account may change.
@@ -56,7 +56,8 @@ const worldShape = fc.array(
   fc.record({
     subAccounts: fc.array(
       fc.record({
-        creditLimit: fc.option(fc.integer({ min: 1, max: 500 })),
+        // At least the world's own sends (two of 1 cent each), so building it never hits the limit.
+        creditLimit: fc.option(fc.integer({ min: 2, max: 500 })),
         suspended: fc.boolean(),
         withTestKey: fc.boolean(),
         withRevokedKey: fc.boolean(),
@@ -79,7 +80,7 @@ interface Operation {
   target: TargetKind;
   /** Management operations are for main keys: a sub-account key gets forbidden. */
   management: boolean;
-  request(actor: Actor, target: Target): { method: string; path: string; body?: unknown; graphql?: boolean };
+  request(actor: Actor, target: Target): { method: string; path: string; body?: unknown; graphql?: boolean; headers?: Record<string, string> };
 }
 
 interface Target {
@@ -126,6 +127,24 @@ const OPERATIONS: Operation[] = [
     target: "anyAccount",
     management: false,
     request: (_, t) => gql(`query($id: ID) { messages(first: 100, subAccountId: $id) { edges { node { ${MESSAGE_FIELDS} } } } }`, { id: t.account.id }),
+  },
+  { name: "graphql rollApiKey", target: "apiKey", management: true, request: (_, t) => gql(`mutation($id: ID!) { rollApiKey(id: $id, expiresInSeconds: 0) { key previous { id } } }`, { id: t.key!.id }) },
+  { name: "graphql revokeApiKey", target: "apiKey", management: true, request: (_, t) => gql(`mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }`, { id: t.key!.id }) },
+  { name: "graphql updateApiKey", target: "apiKey", management: true, request: (_, t) => gql(`mutation($id: ID!) { updateApiKey(id: $id, input: { name: "hijacked", permissions: ["balance:read"] }) { id name } }`, { id: t.key!.id }) },
+  {
+    name: "graphql sendMessage as another account",
+    target: "anyAccount",
+    management: false,
+    request: (_, t) => gql(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE_FIELDS} } }`, { input: { to: "+14155550100", text: "as someone else", subAccountId: t.account.id } }),
+  },
+  { name: "rest POST roll api-key", target: "apiKey", management: true, request: (_, t) => ({ method: "POST", path: `/v1/api-keys/${t.key!.id}/roll`, body: { expiresInSeconds: 0 } }) },
+  { name: "rest DELETE main api-key", target: "apiKey", management: true, request: (_, t) => ({ method: "DELETE", path: `/v1/api-keys/${t.key!.id}` }) },
+  { name: "rest PATCH api-key", target: "apiKey", management: true, request: (_, t) => ({ method: "PATCH", path: `/v1/api-keys/${t.key!.id}`, body: { name: "hijacked" } }) },
+  {
+    name: "rest POST message as another account",
+    target: "anyAccount",
+    management: false,
+    request: (_, t) => ({ method: "POST", path: "/v1/messages", body: { to: "+14155550100", text: "as someone else" }, headers: { "x-sub-account-id": t.account.id } }),
   },
   { name: "rest GET sub-account", target: "anyAccount", management: true, request: (_, t) => ({ method: "GET", path: `/v1/sub-accounts/${t.account.id}` }) },
   { name: "rest PATCH sub-account", target: "anyAccount", management: true, request: (_, t) => ({ method: "PATCH", path: `/v1/sub-accounts/${t.account.id}`, body: { ...HIJACK, status: "inactive" } }) },
@@ -192,13 +211,13 @@ describe(`tenant isolation as a property (${TEST_PROVIDER})`, () => {
     console.log(`tenant isolation (${TEST_PROVIDER}): ${cases} cases over ${WORLDS} random worlds (seed ${seed})`);
   });
 
-  async function call(key: string, request: { method: string; path: string; body?: unknown }): Promise<RawResponse> {
+  async function call(key: string, request: { method: string; path: string; body?: unknown; headers?: Record<string, string> }): Promise<RawResponse> {
     return sendRaw(
       gw.url,
       {
         method: request.method,
         path: request.path,
-        headers: { authorization: `Bearer ${key}`, accept: "application/json", ...(request.body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: { ...request.headers, authorization: `Bearer ${key}`, accept: "application/json", ...(request.body === undefined ? {} : { "content-type": "application/json" }) },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
       },
       agent,
@@ -313,7 +332,7 @@ describe(`tenant isolation as a property (${TEST_PROVIDER})`, () => {
     return JSON.stringify({ rows, keys, messages, ledger, teams }, (_key, value) => (typeof value === "bigint" ? String(value) : value));
   }
 
-  /** The code DESIGN.md section 2 gives for this actor aimed at someone else's target. */
+  /** The code README.md's "Errors" gives for this actor aimed at someone else's target. */
   function expectedRefusal(actor: Actor, operation: Operation, target: Target): string[] {
     if (actor.key.state === "revoked" || !actor.account.active) return ["unauthorized"];
     if (actor.account.kind === "sub") {

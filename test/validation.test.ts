@@ -157,6 +157,21 @@ describe("invalid input is refused with 400 invalid_request and changes nothing"
       expect(row.name).toBe(name);
     });
 
+    it("counts characters as a person does (code points): 200 emoji make a valid name, 201 do not, nor 256 in an externalId", async () => {
+      const emoji = (count: number) => "\u{1F680}".repeat(count); // two UTF-16 units each
+      const accepted = await gw.gql(CREATE, { input: { name: emoji(200), externalId: emoji(255) } }, mainKey);
+      expect(accepted.errors).toBeUndefined();
+      expect(accepted.data.createSubAccount.subAccount.name).toBe(emoji(200));
+      await refusedAndUnchanged(() => gw.gql(CREATE, { input: { name: emoji(201) } }, mainKey), "input.name");
+      await refusedAndUnchanged(() => gw.gql(CREATE, { input: { name: "Client", externalId: emoji(256) } }, mainKey), "input.externalId");
+      const rest = await fetch(`${gw.url}/v1/sub-accounts`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${mainKey}` },
+        body: JSON.stringify({ name: emoji(200) }),
+      });
+      expect(rest.status).toBe(201);
+    });
+
     it("accepts the largest values of each limit: externalId of 255, creditLimit 2^53-1, metadata of exactly 16 KB", async () => {
       const response = await gw.gql(
         CREATE,

@@ -3,6 +3,8 @@ import { waitUntil } from "./proc.ts";
 
 export interface Inspector {
   send<T = any>(method: string, params?: Record<string, unknown>): Promise<T>;
+  /** Calls `listener` with the params of each event `method` (e.g. HeapProfiler.addHeapSnapshotChunk). */
+  on(method: string, listener: (params: any) => void): void;
   close(): void;
 }
 
@@ -22,9 +24,10 @@ export async function openInspector(pid: number, stderr: () => string): Promise<
   });
   let nextId = 1;
   const pending = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
+  const listeners = new Map<string, (params: any) => void>();
   socket.on("message", (data) => {
-    const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-    if (message.id === undefined) return;
+    const message = JSON.parse(data.toString()) as { id?: number; method?: string; params?: unknown; result?: unknown; error?: { message: string } };
+    if (message.id === undefined) return void (message.method && listeners.get(message.method)?.(message.params));
     const waiter = pending.get(message.id);
     pending.delete(message.id);
     if (message.error) waiter?.reject(new Error(message.error.message));
@@ -36,6 +39,7 @@ export async function openInspector(pid: number, stderr: () => string): Promise<
       socket.send(JSON.stringify({ id, method, params }));
       return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
     },
+    on: (method, listener) => void listeners.set(method, listener),
     close: () => socket.close(),
   };
 }

@@ -33,6 +33,9 @@ export interface Settings {
   /** Charged sends per second during the fan-out measurement, and for how long. */
   fanoutRate: number;
   fanoutSeconds: number;
+  /** The large fan-out: subscribers (0: not measured) and its charged sends per second. */
+  fanoutLargeSubscribers: number;
+  fanoutLargeRate: number;
   sections: Section[];
   databases: DatabaseKind[];
   postgresAdminUrl: string;
@@ -61,6 +64,8 @@ export function loadSettings(): Settings {
     fanoutSubscribers: Math.round(numberFrom("BENCH_SUBSCRIBERS", 1000)),
     fanoutRate: numberFrom("BENCH_FANOUT_RATE", 10),
     fanoutSeconds: numberFrom("BENCH_FANOUT_SECONDS", quick ? 4 : 10),
+    fanoutLargeSubscribers: process.env.BENCH_SUBSCRIBERS_LARGE === "0" ? 0 : Math.round(numberFrom("BENCH_SUBSCRIBERS_LARGE", 10_000)),
+    fanoutLargeRate: numberFrom("BENCH_FANOUT_LARGE_RATE", 1),
     sections,
     databases,
     postgresAdminUrl: process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres",

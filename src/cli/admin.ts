@@ -1,22 +1,32 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.ts";
-import { openDatabase } from "../db/client.ts";
+import { openDatabase, type Database } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
-import { DomainError } from "../domain/errors.ts";
+import { DomainError, invalidRequest } from "../domain/errors.ts";
+import { MAX_CENTS, centsToNumber } from "../domain/money.ts";
 import { systemClock } from "../services/clock.ts";
 import { loadPriceTable } from "../domain/pricing.ts";
 import { SimulatedProvider } from "../services/delivery.ts";
 import { OPERATOR } from "../services/audit.ts";
 import { createServices } from "../services/index.ts";
-import { createInProcessBus } from "../bus/inProcess.ts";
+import { createInProcessBus } from "../events/inProcess.ts";
 
 const USAGE = `Operator CLI (honours DATABASE_URL)
 
   npm run admin -- create-team --name NAME [--balance CENTS] [--json]
   npm run admin -- top-up --team ID --amount CENTS [--json]
+  npm run admin -- list-teams [--json]
   npm run admin -- create-main-account --team ID --name NAME
+  npm run admin -- create-main-key --team ID [--name NAME] [--json]
   npm run admin -- purge [--now ISO-8601] [--json]
+
+Amounts are whole cents (100000 is $1,000.00), at most ${MAX_CENTS}.
+purge --now takes a date that is not in the future: it purges what had passed
+its 14-day grace period by then (default: now).
 `;
+
+const COMMANDS = ["create-team", "top-up", "list-teams", "create-main-account", "create-main-key", "purge"] as const;
+type Command = (typeof COMMANDS)[number];
 
 class UsageError extends Error {}
 
@@ -26,11 +36,27 @@ function requireOption(values: Record<string, unknown>, name: string): string {
   return value;
 }
 
+/** Whole cents from an option: `--amount` must be at least 1 (the service says so), `--balance` may be 0. */
 function parseCents(raw: string, option: string): number {
+  if (/^-\s*\d/.test(raw)) throw new UsageError(`--${option} must be positive, got ${raw}`);
   if (!/^\d+$/.test(raw)) throw new UsageError(`--${option} must be a whole number of cents, e.g. 100000 for $1,000.00`);
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value)) throw new UsageError(`--${option} is too large`);
-  return value;
+  if (BigInt(raw) > MAX_CENTS) throw new UsageError(`--${option} ${raw} is too large: the largest amount is ${MAX_CENTS} cents`);
+  return Number(raw);
+}
+
+/** `--now` for purge: a date, never later than the real clock (a purge must not end a grace period early). */
+function parsePurgeDate(raw: string | undefined): Date {
+  const realNow = new Date();
+  if (raw === undefined) return realNow;
+  const now = new Date(raw);
+  if (Number.isNaN(now.getTime())) throw new UsageError("--now must be an ISO-8601 date, e.g. 2026-12-31T00:00:00Z");
+  if (now.getTime() > realNow.getTime()) {
+    throw new UsageError(
+      `--now ${now.toISOString()} is in the future (it is ${realNow.toISOString()}): a purge never removes a sub-account ` +
+        `before its 14-day grace period has ended. Nothing was changed. Leave --now out to purge as of now.`,
+    );
+  }
+  return now;
 }
 
 /**
@@ -45,6 +71,25 @@ function joinNegativeValues(args: string[]): string[] {
     else joined.push(arg);
   }
   return joined;
+}
+
+/** A top-up the balance column could hold but the API could not show (beyond MAX_CENTS) is refused before it runs. */
+function overflowingTopUp(teamId: string, amount: number, balance?: bigint): DomainError {
+  const from = balance === undefined ? "" : ` from ${balance} to ${balance + BigInt(amount)} cents`;
+  return invalidRequest(
+    `A top-up of ${amount} cents would take team ${teamId}'s balance${from}, past the largest amount the gateway ` +
+      `can represent (${MAX_CENTS} cents). Nothing was changed.`,
+    { amount },
+  );
+}
+
+function teamsTable(teams: { id: string; name: string; balance: bigint; createdAt: Date }[]): string {
+  if (teams.length === 0) return "No teams yet. Create one with: npm run admin -- create-team --name NAME";
+  const rows = [["ID", "NAME", "BALANCE (CENTS)", "CREATED"], ...teams.map((t) => [t.id, t.name, String(t.balance), t.createdAt.toISOString()])];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows
+    .map((row) => row.map((cell, column) => (column === 2 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join("  ").trimEnd())
+    .join("\n");
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -65,10 +110,12 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (!["create-team", "top-up", "create-main-account", "purge"].includes(command)) {
+  if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
 
+  // Every argument is checked before the database is opened: a usage error touches nothing.
+  const task = prepare(command as Command, values);
   const config = loadConfig();
   await applyMigrations(config.DATABASE_URL);
   const db = openDatabase(config.DATABASE_URL);
@@ -82,39 +129,87 @@ async function run(argv: string[]): Promise<void> {
   });
   const print = (json: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
   try {
-    switch (command) {
-      case "create-team": {
-        const name = requireOption(values, "name");
-        const balance = values.balance === undefined ? undefined : parseCents(values.balance, "balance");
+    await task({ db, services, print });
+  } finally {
+    services.close();
+    await db.close();
+  }
+}
+
+interface Context {
+  db: Database;
+  services: ReturnType<typeof createServices>;
+  print(json: unknown, text: string): void;
+}
+
+/** Checks a command's arguments and returns the work to do with the database. */
+function prepare(command: Command, values: Record<string, unknown>): (context: Context) => Promise<void> {
+  switch (command) {
+    case "create-team": {
+      const name = requireOption(values, "name");
+      const balance = values.balance === undefined ? undefined : parseCents(String(values.balance), "balance");
+      return async ({ services, print }) => {
         const created = await services.teams.createTeam({ name, balance }, OPERATOR);
         print(
           { team: { id: created.team.id }, mainAccount: { id: created.mainAccount.id }, apiKey: created.apiKey },
           `Team ${created.team.id} created with main account ${created.mainAccount.id}.\n` +
             `Main API key (shown only once, store it now):\n  ${created.apiKey}`,
         );
-        break;
-      }
-      case "top-up": {
-        const team = await services.teams.topUp(requireOption(values, "team"), parseCents(requireOption(values, "amount"), "amount"), OPERATOR);
+      };
+    }
+    case "top-up": {
+      const teamId = requireOption(values, "team");
+      const amount = parseCents(requireOption(values, "amount"), "amount");
+      return async ({ db, services, print }) => {
+        const current = await db.prisma.team.findUnique({ where: { id: teamId }, select: { balance: true } });
+        if (current && current.balance + BigInt(amount) > MAX_CENTS) throw overflowingTopUp(teamId, amount, current.balance);
+        const team = await services.teams.topUp(teamId, amount, OPERATOR).catch((error: unknown) => {
+          // Another top-up got there between the read above and this one.
+          throw error instanceof RangeError ? overflowingTopUp(teamId, amount) : error;
+        });
         print({ team: { id: team.id, balance: Number(team.balance) } }, `Team ${team.id} balance is now ${team.balance} cents.`);
-        break;
-      }
-      case "create-main-account": {
-        const account = await services.teams.createMainAccount(requireOption(values, "team"), requireOption(values, "name"), OPERATOR);
+      };
+    }
+    case "list-teams":
+      return async ({ db, print }) => {
+        const teams = await db.prisma.team.findMany({
+          orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+          select: { id: true, name: true, balance: true, currency: true, createdAt: true },
+        });
+        print(
+          { teams: teams.map((t) => ({ id: t.id, name: t.name, balance: centsToNumber(t.balance), currency: t.currency, createdAt: t.createdAt.toISOString() })) },
+          teamsTable(teams),
+        );
+      };
+    case "create-main-account": {
+      const teamId = requireOption(values, "team");
+      const name = requireOption(values, "name");
+      return async ({ services, print }) => {
+        const account = await services.teams.createMainAccount(teamId, name, OPERATOR);
         print({ account: { id: account.id } }, `Main account ${account.id} created.`);
-        break;
-      }
-      case "purge": {
-        const now = values.now === undefined ? new Date() : new Date(values.now);
-        if (Number.isNaN(now.getTime())) throw new UsageError("--now must be an ISO-8601 date, e.g. 2026-12-31T00:00:00Z");
+      };
+    }
+    case "create-main-key": {
+      const teamId = requireOption(values, "team");
+      const name = values.name === undefined ? undefined : String(values.name);
+      return async ({ services, print }) => {
+        const created = await services.apiKeys.createMainKeyAsOperator(teamId, name, OPERATOR);
+        print(
+          { apiKey: { id: created.apiKey.id, key: created.key }, mainAccount: { id: created.mainAccountId } },
+          `Main key ${created.apiKey.id} created for team ${teamId}, with every permission and no expiry.
+` +
+            `Main API key (shown only once, store it now):
+  ${created.key}`,
+        );
+      };
+    }
+    case "purge": {
+      const now = parsePurgeDate(values.now === undefined ? undefined : String(values.now));
+      return async ({ services, print }) => {
         const ids = await services.accounts.purgeExpired(now, OPERATOR);
         print({ purged: ids }, `Purged ${ids.length} sub-account(s) past their grace period.`);
-        break;
-      }
+      };
     }
-  } finally {
-    services.close();
-    await db.close();
   }
 }
 

@@ -5,6 +5,9 @@ import { PrismaClient as PostgresPrismaClient } from "../generated/postgresql/cl
 import type { HotPathStore } from "./charges.ts";
 import { PgChargeStore } from "./pgCharges.ts";
 import { SqliteChargeStore } from "./sqliteCharges.ts";
+import { PgWebhookStore } from "./pgWebhooks.ts";
+import { SqliteWebhookStore } from "./sqliteWebhooks.ts";
+import type { WebhookStore } from "./webhookStore.ts";
 
 /**
  * The Prisma client's type. Both generated clients have the same models (one
@@ -19,6 +22,8 @@ export interface Database {
   url: string;
   /** The charge rule's atomic path and the per-request reads, through the driver beside Prisma (see HotPathStore). */
   charges: HotPathStore;
+  /** The webhook dispatcher's fan-out, claims and results, on a connection of their own (src/db/webhookStore.ts). */
+  webhooks: WebhookStore;
   close(): Promise<void>;
 }
 
@@ -65,12 +70,15 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
     provider === "sqlite"
       ? new SqliteChargeStore(sqliteFile(url), options.onQuery)
       : new PgChargeStore(url, onConnectionError, options.onQuery);
+  const webhooks = provider === "sqlite" ? new SqliteWebhookStore(sqliteFile(url)) : new PgWebhookStore(url, onConnectionError);
   return {
     prisma,
     provider,
     url,
     charges,
+    webhooks,
     async close() {
+      await webhooks.close();
       await charges.close();
       await prisma.$disconnect();
     },

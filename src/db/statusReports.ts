@@ -1,4 +1,4 @@
-/** A provider's report that a message moved forward (DESIGN.md section 2, delivery). */
+/** A provider's report that a message moved forward (README.md, "Messages and charging": delivery). */
 export interface StatusReport {
   messageId: string;
   status: "sent" | "delivered" | "failed";

@@ -1,4 +1,4 @@
-/** The error codes of DESIGN.md section 3, each with its HTTP status. */
+/** The error codes of README.md's "Errors", each with its HTTP status. */
 export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   credit_limit_exceeded: 402,
   insufficient_balance: 402,
+  budget_exceeded: 402,
   rate_limited: 429,
   conflict: 409,
   internal_error: 500,
@@ -22,16 +23,19 @@ export type ErrorDetails = Record<string, unknown>;
 export class DomainError extends Error {
   readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
+  /** How HTTP answers it, where the code's status alone does not say (405 with Allow, 429 with Retry-After). */
+  readonly http: { status?: number; headers?: Record<string, string> } | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: ErrorDetails) {
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails, http?: DomainError["http"]) {
     super(message);
     this.name = "DomainError";
     this.code = code;
     this.details = details;
+    this.http = http;
   }
 
   get status(): number {
-    return ERROR_STATUS[this.code];
+    return this.http?.status ?? ERROR_STATUS[this.code];
   }
 }
 

@@ -11,7 +11,3 @@ export function centsToNumber(cents: bigint): number {
   }
   return Number(cents);
 }
-
-export function isCents(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}

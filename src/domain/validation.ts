@@ -2,7 +2,7 @@ import { z } from "zod";
 import { invalidRequest } from "./errors.ts";
 import { MAX_CENTS } from "./money.ts";
 
-/** Explicit limits on every input (DESIGN.md sections 2 and 8). */
+/** Explicit limits on every input (README.md, "Security": limits). */
 export const LIMITS = {
   nameMaxChars: 200,
   externalIdMaxChars: 255,
@@ -25,6 +25,19 @@ export function isStorableText(text: string): boolean {
 /** A string that any database can store as given. */
 export const storableString = () => z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
 
+/** Characters as a person counts them: Unicode code points (an emoji is one), not UTF-16 units. */
+export function characterCount(text: string): number {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+/** A string of `min` to `max` characters (code points), every limit of this API counted this way. */
+export function charactersBetween(min: number, max: number, what = "characters") {
+  const schema = z.string().refine((text) => characterCount(text) <= max, `must be at most ${max} ${what}`);
+  return min > 0 ? schema.refine((text) => text.length >= min, "must not be empty") : schema;
+}
+
 export const idSchema = z
   .string()
   .min(1, "must not be empty")
@@ -37,17 +50,12 @@ export const nameSchema = storableString()
     z
       .string()
       .min(1, "must not be empty or only spaces")
-      .max(LIMITS.nameMaxChars, `must be at most ${LIMITS.nameMaxChars} characters after trimming`),
+      .pipe(charactersBetween(0, LIMITS.nameMaxChars, "characters after trimming")),
   );
 
 export const externalIdSchema = storableString()
   .transform((value) => value.trim())
-  .pipe(
-    z
-      .string()
-      .min(1, "must not be empty; send null to clear it")
-      .max(LIMITS.externalIdMaxChars, `must be at most ${LIMITS.externalIdMaxChars} characters`),
-  );
+  .pipe(z.string().min(1, "must not be empty; send null to clear it").pipe(charactersBetween(0, LIMITS.externalIdMaxChars)));
 
 export const centsSchema = z
   .number({ invalid_type_error: "must be an integer number of cents" })
@@ -89,7 +97,7 @@ export const keyEnvironmentSchema = z.enum(["live", "test"], {
 
 export const apiKeyNameSchema = storableString()
   .transform((value) => value.trim())
-  .pipe(z.string().min(1, "must not be empty").max(LIMITS.apiKeyNameMaxChars, `must be at most ${LIMITS.apiKeyNameMaxChars} characters`));
+  .pipe(charactersBetween(1, LIMITS.apiKeyNameMaxChars));
 
 export const pageSizeSchema = z
   .number()

@@ -1,31 +1,7 @@
 import { createGraphQLError } from "graphql-yoga";
 import { BREAK, GraphQLError, Kind, parse, visit, type ASTNode } from "graphql";
-import { DomainError, ERROR_STATUS, type ErrorCode } from "../domain/errors.ts";
-
-export interface ErrorLogger {
-  error(details: object, message: string): void;
-  warn(details: object, message: string): void;
-}
-
-const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08006", "08001", "08003", "P1001", "P1002", "P1017", "P2024"]);
-const CONNECTION_ERROR_MESSAGE =
-  /Connection terminated|encountered a connection error|ECONNREFUSED|connect ECONN|DatabaseNotReachable|terminating connection|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Can't reach database/i;
-
-/** A lost or refused database connection (a restart, an outage), as opposed to a bug. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; current && depth < 5; depth += 1) {
-    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
-    if (typeof code === "string" && CONNECTION_ERROR_CODES.has(code)) return true;
-    if (typeof message === "string" && CONNECTION_ERROR_MESSAGE.test(message)) return true;
-    current = cause;
-  }
-  return false;
-}
-
-export function bodyTooLargeMessage(maxBytes: number | undefined): string {
-  return `The request body is too large: the limit is ${maxBytes ?? "MAX_BODY_BYTES"} bytes. Send a smaller JSON body.`;
-}
+import { ERROR_STATUS, type ErrorCode } from "../domain/errors.ts";
+import { isDomainError, toEdgeError, type EdgeError, type ErrorLogger } from "../edge/errors.ts";
 
 /**
  * Duck-typed on purpose: more than one copy of `graphql` can be loaded (ESM
@@ -35,18 +11,28 @@ function isGraphQLErrorLike(value: unknown): value is GraphQLError {
   return typeof value === "object" && value !== null && "extensions" in value && "locations" in value && "path" in value;
 }
 
-function isDomainError(value: unknown): value is DomainError {
-  return value instanceof DomainError || (value instanceof Error && value.name === "DomainError" && "code" in value);
+function withCode(error: GraphQLError | null, code: ErrorCode, message: string, details?: Record<string, unknown>): GraphQLError {
+  return graphQLErrorOf({ code, status: ERROR_STATUS[code], message, ...(details ? { details } : {}) }, error);
 }
 
-function withCode(error: GraphQLError | null, code: ErrorCode, message: string, details?: Record<string, unknown>): GraphQLError {
-  return createGraphQLError(message, {
-    nodes: error?.nodes,
-    source: error?.source,
-    positions: error?.positions,
-    path: error?.path,
-    extensions: { code, ...(details ? { details } : {}), http: { status: ERROR_STATUS[code] } },
+/** An EdgeError rendered as a GraphQL error, at the place in the document of `at` if given. */
+export function graphQLErrorOf(error: EdgeError, at: GraphQLError | null = null): GraphQLError {
+  return createGraphQLError(error.message, {
+    nodes: at?.nodes,
+    source: at?.source,
+    positions: at?.positions,
+    path: at?.path,
+    extensions: {
+      code: error.code,
+      ...(error.details ? { details: error.details } : {}),
+      http: { status: error.status, ...(error.headers ? { headers: error.headers } : {}) },
+    },
   });
+}
+
+/** The body of a GraphQL response whose only error is `error` (README.md, "Errors"). */
+export function graphQLErrorBody(error: EdgeError): { errors: { message: string; extensions: Record<string, unknown> }[] } {
+  return { errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] };
 }
 
 /**
@@ -113,20 +99,16 @@ function cursorError(error: GraphQLError): { message: string; details: Record<st
 }
 
 /**
- * Gives every error a code of DESIGN.md section 3 and the matching HTTP status,
- * and masks everything unexpected: no stack, no SQL, no internals reach a client.
+ * Gives every error a code of README.md's "Errors" and the matching HTTP status:
+ * what graphql-js and Pothos report (syntax, validation, coercion, cursors) is
+ * `invalid_request` naming the field at fault; the rest goes through the edge's
+ * one error mapper (src/edge/errors.ts), which masks everything unexpected.
  */
-export function toClientError(error: unknown, logger: ErrorLogger, limits: { maxBodyBytes?: number } = {}): GraphQLError {
+export function toClientError(error: unknown, logger: ErrorLogger): GraphQLError {
   const graphqlError = isGraphQLErrorLike(error) ? error : null;
   const original: unknown = graphqlError ? graphqlError.originalError : error;
 
-  // graphql-yoga's own refusal of a body over maxRequestBodySize (413): one code, one status, as REST.
-  if (graphqlError?.extensions?.code === "REQUEST_ENTITY_TOO_LARGE") {
-    const { maxBodyBytes } = limits;
-    return withCode(null, "invalid_request", bodyTooLargeMessage(maxBodyBytes), maxBodyBytes ? { maxBytes: maxBodyBytes } : undefined);
-  }
-
-  if (isDomainError(original)) return withCode(graphqlError, original.code, original.message, original.details);
+  if (isDomainError(original)) return graphQLErrorOf(toEdgeError(original, logger), graphqlError);
   if (original instanceof Error && original.name === "PothosValidationError") {
     if (graphqlError && original.message.startsWith("Invalid cursor")) {
       const { message, details } = cursorError(graphqlError);
@@ -146,15 +128,5 @@ export function toClientError(error: unknown, logger: ErrorLogger, limits: { max
       return withCode(graphqlError, "invalid_request", graphqlError.message, field ? { field } : undefined);
     }
   }
-  if (isDatabaseUnavailable(original)) {
-    logger.warn({ err: original, path: graphqlError?.path }, "database unavailable");
-    return withCode(
-      graphqlError,
-      "internal_error",
-      "The database is unreachable right now. Retry shortly; a send retried with the same idempotencyKey is never charged twice.",
-      { retryable: true },
-    );
-  }
-  logger.error({ err: original, path: graphqlError?.path }, "unexpected error");
-  return withCode(graphqlError, "internal_error", "Internal error. It has been logged; please retry later or contact support.");
+  return graphQLErrorOf(toEdgeError(original, logger, { path: graphqlError?.path }), graphqlError);
 }

@@ -50,11 +50,12 @@ function parameters(route: RouteDef): object[] {
 
 const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   invalid_request: "Invalid request: malformed JSON, unknown fields, wrong types, values out of range, or a body over the size limit.",
-  unauthorized: "Missing, unknown, revoked or suspended API key.",
-  forbidden: "A sub-account key on a main-account operation.",
+  unauthorized: "Missing, unknown, revoked, expired or suspended API key.",
+  forbidden: "The key does not hold the scope this operation needs (`x-required-scope`; `details.requiredScope`): sub-account keys never hold a management scope.",
   not_found: "No such object in the caller's team (another team's ids look unknown).",
   credit_limit_exceeded: "Payment required: the sub-account's credit limit, or the team balance, does not cover the charge.",
   insufficient_balance: "Payment required: the sub-account's credit limit, or the team balance, does not cover the charge.",
+  budget_exceeded: "Payment required: the sub-account's budget for the current period does not cover the charge (details: periodSpent, budget, period, resetsAt).",
   conflict: "Conflict.",
   rate_limited: "Too many requests.",
   internal_error: "Internal error (nothing internal is disclosed).",
@@ -62,8 +63,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
 
 function errorCodes(route: RouteDef): ErrorCode[] {
   const codes = new Set<ErrorCode>(["internal_error"]);
-  if (route.auth !== "none") codes.add("unauthorized");
-  if (route.auth === "main") codes.add("forbidden");
+  if (route.access !== "public") codes.add("unauthorized");
+  if (route.access !== "public" && route.access !== "key") codes.add("forbidden");
   if (route.params) codes.add("not_found");
   if (route.params || route.query || route.body) codes.add("invalid_request");
   for (const code of route.errors ?? []) codes.add(code);
@@ -104,7 +105,8 @@ export function buildOpenApi(routes: readonly RouteDef[], version: string): obje
       summary: route.summary,
       ...(route.sdk ? { description: `SDK (@zavudev/sdk): \`client.${route.sdk}()\`.` } : {}),
       tags: [route.tag],
-      ...(route.auth === "none" ? { security: [] } : {}),
+      ...(route.access === "public" ? { security: [] } : {}),
+      ...(route.access !== "public" && route.access !== "key" ? { "x-required-scope": route.access } : {}),
       parameters: parameters(route),
       ...body,
       responses: responses(route),

@@ -4,6 +4,9 @@ import { ERROR_STATUS, type ErrorCode } from "../domain/errors.ts";
 import { centsToNumber } from "../domain/money.ts";
 import type { BalanceView } from "../services/balance.ts";
 import { MESSAGE_STATUSES } from "../services/messages.ts";
+import { apiKeySchema, budgetJson, budgetSchema, cents, isoDate, jsonObject, subAccountSchema } from "../services/views.ts";
+
+export { apiKeySchema, apiKeyView, budgetJson, budgetSchema, subAccountSchema, subAccountView } from "../services/views.ts";
 
 /**
  * Response shapes of the REST surface, following the types of the official SDK
@@ -11,10 +14,6 @@ import { MESSAGE_STATUSES } from "../services/messages.ts";
  * /v1/openapi.json: the document cannot drift from what is sent.
  */
 
-const cents = (description: string) => z.number().int().describe(`${description} (integer cents)`);
-const isoDate = z.string().datetime().describe("ISO 8601 date-time (UTC)");
-const epochMs = z.number().int().describe("Milliseconds since the Unix epoch (as in the SDK's types)");
-const jsonObject = z.record(z.unknown());
 
 export const errorSchema = z
   .object({
@@ -23,49 +22,6 @@ export const errorSchema = z
     details: jsonObject.optional().describe("E.g. the field at fault, or cost/totalSpent/creditLimit/balance for a 402"),
   })
   .describe("Error");
-
-export const subAccountSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  externalId: z.string().nullable(),
-  status: z.enum(["active", "inactive"]),
-  totalSpent: cents("Total charged to this sub-account"),
-  creditLimit: cents("Spending cap; null means no limit").nullable(),
-  metadata: jsonObject.nullable(),
-  apiKey: z.string().optional().describe("The sub-account's first API key: only in the creation response"),
-  createdAt: isoDate,
-  updatedAt: isoDate,
-  deletionScheduledAt: isoDate.nullable().describe("Set by deactivation: the purge date unless reactivated before"),
-});
-
-type SubAccountRow = {
-  id: string;
-  name: string;
-  externalId: string | null;
-  status: string;
-  totalSpent: bigint;
-  creditLimit: bigint | null;
-  metadata: unknown;
-  createdAt: Date;
-  updatedAt: Date;
-  deletionScheduledAt: Date | null;
-};
-
-export function subAccountView(row: SubAccountRow, apiKey?: string): z.input<typeof subAccountSchema> {
-  return {
-    id: row.id,
-    name: row.name,
-    externalId: row.externalId,
-    status: row.status as "active" | "inactive",
-    totalSpent: centsToNumber(row.totalSpent),
-    creditLimit: row.creditLimit === null ? null : centsToNumber(row.creditLimit),
-    metadata: (row.metadata ?? null) as Record<string, unknown> | null,
-    ...(apiKey !== undefined ? { apiKey } : {}),
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-    deletionScheduledAt: row.deletionScheduledAt?.toISOString() ?? null,
-  };
-}
 
 export const subAccountResponse = z.object({ subAccount: subAccountSchema });
 
@@ -88,6 +44,7 @@ export const balanceSchema = z.object({
   totalSpent: cents("The sub-account's spending; null for the main account").nullable(),
   creditLimit: cents("The sub-account's cap; null without a limit or for the main account").nullable(),
   remainingCredit: cents("creditLimit - totalSpent, never below 0; null without a limit").nullable(),
+  budget: budgetSchema.nullable().describe("A sub-account's budget as of now; null without one or for the main account"),
 });
 
 const nullableCents = (value: bigint | null) => (value === null ? null : centsToNumber(value));
@@ -100,41 +57,7 @@ export function balanceView(view: BalanceView): z.input<typeof balanceSchema> {
     totalSpent: nullableCents(view.totalSpent),
     creditLimit: nullableCents(view.creditLimit),
     remainingCredit: nullableCents(view.remainingCredit),
-  };
-}
-
-export const apiKeySchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  environment: z.enum(["live", "test"]),
-  keyPrefix: z.string().describe("The first characters of the key, for recognising it"),
-  permissions: z.array(z.string()),
-  createdAt: epochMs,
-  lastUsedAt: epochMs.nullable(),
-  revokedAt: epochMs.nullable(),
-});
-
-type ApiKeyRow = {
-  id: string;
-  name: string;
-  environment: string;
-  keyPrefix: string;
-  permissions: unknown;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
-};
-
-export function apiKeyView(row: ApiKeyRow): z.input<typeof apiKeySchema> {
-  return {
-    id: row.id,
-    name: row.name,
-    environment: row.environment as "live" | "test",
-    keyPrefix: row.keyPrefix,
-    permissions: Array.isArray(row.permissions) ? row.permissions.map(String) : [],
-    createdAt: row.createdAt.getTime(),
-    lastUsedAt: row.lastUsedAt?.getTime() ?? null,
-    revokedAt: row.revokedAt?.getTime() ?? null,
+    budget: budgetJson(view.budget),
   };
 }
 
@@ -142,6 +65,11 @@ export const apiKeyCreateResponse = z.object({
   apiKey: apiKeySchema.extend({ key: z.string().describe("The API key: shown only in this response") }),
 });
 export const apiKeyList = z.object({ items: z.array(apiKeySchema) });
+export const apiKeyResponse = z.object({ apiKey: apiKeySchema });
+export const apiKeyRollResponse = z.object({
+  apiKey: apiKeySchema.extend({ key: z.string().describe("The new API key: shown only in this response") }),
+  previous: apiKeySchema.describe("The rolled key, with the expiresAt after which it stops working"),
+});
 
 export const meSchema = z.object({
   apiKey: z.object({ id: z.string(), name: z.string(), environment: z.enum(["live", "test"]), keyPrefix: z.string() }),
@@ -163,7 +91,8 @@ export const messageSchema = z.object({
   isTestMode: z.boolean(),
   idempotencyKey: z.string().nullable(),
   metadata: jsonObject.nullable(),
-  accountId: z.string().describe("The account (main or sub) that sent it"),
+  accountId: z.string().describe("The account (main or sub) it was sent as, and charged to"),
+  apiKeyId: z.string().nullable().describe("The key that sent it: a main key sending for a sub-account is recorded here"),
   createdAt: isoDate,
   updatedAt: isoDate,
   sentAt: isoDate.nullable(),
@@ -182,6 +111,7 @@ type MessageRow = {
   idempotencyKey: string | null;
   metadata: unknown;
   accountId: string;
+  apiKeyId: string | null;
   createdAt: Date;
   updatedAt: Date;
   sentAt: Date | null;
@@ -215,6 +145,7 @@ export function messageView(row: MessageRow): z.input<typeof messageSchema> {
     idempotencyKey: row.idempotencyKey,
     metadata: jsonObjectOrNull(row.metadata),
     accountId: row.accountId,
+    apiKeyId: row.apiKeyId,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     sentAt: row.sentAt?.toISOString() ?? null,

@@ -1,14 +1,15 @@
 import { z } from "zod";
 import type { Prisma } from "../generated/sqlite/client.ts";
-import { invalidRequest } from "../domain/errors.ts";
-import { LIMITS, idSchema, pageSizeSchema, parseInput } from "../domain/validation.ts";
-import { requireMainKey } from "./auth.ts";
+import { pageRequest, readPage } from "../domain/paging.ts";
+import { idSchema, parseInput } from "../domain/validation.ts";
+import { authorize } from "./auth.ts";
 import type { Actor, ServiceDeps } from "./deps.ts";
 
 /** Every management action the audit log records. */
 export const AUDIT_ACTIONS = [
   "team.create",
   "team.top_up",
+  "team.update",
   "main_account.create",
   "sub_account.create",
   "sub_account.update",
@@ -17,13 +18,21 @@ export const AUDIT_ACTIONS = [
   "sub_account.deactivate",
   "sub_account.purge",
   "api_key.create",
+  "api_key.roll",
+  "api_key.update",
   "api_key.revoke",
+  "webhook_endpoint.create",
+  "webhook_endpoint.update",
+  "webhook_endpoint.delete",
+  "webhook_endpoint.rotate_secret",
+  "webhook_endpoint.redeliver",
+  "webhook_endpoint.disable",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-export type AuditTargetType = "team" | "main_account" | "sub_account" | "api_key";
+export type AuditTargetType = "team" | "main_account" | "sub_account" | "api_key" | "webhook_endpoint";
 
-/** Who acted: a main key (GraphQL or REST), the operator CLI, or the gateway's own purge job. */
+/** Who acted: a main key (GraphQL or REST), the operator CLI, or the gateway itself (the purge job, the webhook dispatcher). */
 export type AuditActor =
   | { type: "api_key"; accountId: string; apiKeyId: string }
   | { type: "operator" }
@@ -66,76 +75,54 @@ export async function recordAuditEvent(tx: Prisma.TransactionClient, event: Audi
   });
 }
 
-const listInput = z
+/** The filters; paging arguments beside them are read by src/domain/paging.ts. */
+const listFilters = z
   .object({
-    first: pageSizeSchema.nullish(),
-    after: z.string().max(512).nullish(),
     action: z.enum(AUDIT_ACTIONS).nullish(),
     targetId: idSchema.nullish(),
   })
-  .strict();
+  .passthrough();
 
-/** An opaque cursor: the position (createdAt, id) of the last event of a page. */
-function encodeCursor(row: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
-}
-
-const cursorSchema = z.tuple([z.string().datetime(), idSchema]);
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    decoded = undefined;
-  }
-  const parsed = cursorSchema.safeParse(decoded);
-  if (!parsed.success) {
-    const message = "not a cursor of auditLog: pass the endCursor of the previous page";
-    throw invalidRequest(`Invalid after: ${message}.`, { field: "after", issues: [{ field: "after", message }] });
-  }
-  return { createdAt: new Date(parsed.data[0]), id: parsed.data[1] };
-}
+/** Newest first: a cursor is the (createdAt, id) of the last event of a page. */
+const AUDIT_CURSOR = { arity: 2, isValid: ([createdAt]: string[]) => !Number.isNaN(Date.parse(createdAt!)) };
 
 export function createAuditService(deps: ServiceDeps) {
   const { prisma } = deps;
 
+  /** The display prefixes of the keys that acted on a page, while those keys exist. */
+  async function keyPrefixes(teamId: string, keyIds: string[]): Promise<Map<string, string>> {
+    if (keyIds.length === 0) return new Map();
+    const keys = await prisma.apiKey.findMany({ where: { id: { in: keyIds }, account: { teamId } }, select: { id: true, keyPrefix: true } });
+    return new Map(keys.map((key) => [key.id, key.keyPrefix]));
+  }
+
   return {
     /** One page of the caller's team's events, newest first (main key only). */
     async list(actorOrNull: Actor | null, args: object) {
-      const actor = requireMainKey(actorOrNull);
-      const parsed = parseInput(listInput, args);
-      const first = parsed.first ?? LIMITS.pageDefaultSize;
-      const after = parsed.after ? decodeCursor(parsed.after) : null;
-      const rows = await prisma.auditEvent.findMany({
-        where: {
-          teamId: actor.teamId,
-          ...(parsed.action ? { action: parsed.action } : {}),
-          ...(parsed.targetId ? { targetId: parsed.targetId } : {}),
-          ...(after
-            ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
-            : {}),
-        },
-        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-        take: first + 1,
-      });
-      const page = rows.slice(0, first);
-      const keyIds = [...new Set(page.map((row) => row.actorApiKeyId).filter((id): id is string => id !== null))];
-      const keys = keyIds.length
-        ? await prisma.apiKey.findMany({ where: { id: { in: keyIds }, account: { teamId: actor.teamId } }, select: { id: true, keyPrefix: true } })
-        : [];
-      const prefixById = new Map(keys.map((key) => [key.id, key.keyPrefix]));
-      return {
-        events: page.map((row) => ({
-          ...row,
-          actorApiKeyPrefix: row.actorApiKeyId ? (prefixById.get(row.actorApiKeyId) ?? null) : null,
-          cursor: encodeCursor(row),
-        })),
-        hasNextPage: rows.length > first,
-      };
+      const actor = authorize(actorOrNull, "audit:read");
+      const filters = parseInput(listFilters, args);
+      const request = pageRequest(args, AUDIT_CURSOR);
+      const after = request.after ? { createdAt: new Date(request.after[0]!), id: request.after[1]! } : null;
+      const page = await readPage(
+        request,
+        (take) =>
+          prisma.auditEvent.findMany({
+            where: {
+              teamId: actor.teamId,
+              ...(filters.action ? { action: filters.action } : {}),
+              ...(filters.targetId ? { targetId: filters.targetId } : {}),
+              ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+            },
+            orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+            take,
+          }),
+        (row) => [row.createdAt.toISOString(), row.id],
+      );
+      const prefixes = await keyPrefixes(actor.teamId, [...new Set(page.items.flatMap((row) => (row.actorApiKeyId ? [row.actorApiKeyId] : [])))]);
+      return { ...page, items: page.items.map((row) => ({ ...row, actorApiKeyPrefix: row.actorApiKeyId ? (prefixes.get(row.actorApiKeyId) ?? null) : null })) };
     },
   };
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;
-export type AuditEventView = Awaited<ReturnType<AuditService["list"]>>["events"][number];
+export type AuditEventView = Awaited<ReturnType<AuditService["list"]>>["items"][number];

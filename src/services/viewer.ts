@@ -27,5 +27,3 @@ export function createViewerService(deps: ServiceDeps) {
     },
   };
 }
-
-export type ViewerService = ReturnType<typeof createViewerService>;

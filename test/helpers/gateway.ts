@@ -7,6 +7,7 @@ import { openDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
 import { createGateway, type Gateway } from "../../src/server.ts";
 import { ManualClock } from "../../src/services/clock.ts";
+import type { Resolver } from "../../src/services/webhooks/urlSafety.ts";
 import { TEST_PROVIDER, createDatabaseFromTemplate } from "./databases.ts";
 
 export interface GraphQLResponse<T = any> {
@@ -45,7 +46,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 }
 
 /** A fresh copy of the migrated template database (SQLite, or PostgreSQL with TEST_DATABASE=postgresql), served over real HTTP on a free port. */
-export async function startGateway(options: { env?: Record<string, string>; logger?: Logger } = {}): Promise<TestGateway> {
+export async function startGateway(options: { env?: Record<string, string>; logger?: Logger; webhookResolver?: Resolver } = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
   const databaseUrl = database.url;
   const sql = {
@@ -64,7 +65,7 @@ export async function startGateway(options: { env?: Record<string, string>; logg
   });
   const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: "silent", PORT: "0", HOST: "127.0.0.1", DELIVERY_STEP_MS: "20", ...options.env });
   const clock = new ManualClock();
-  const gateway = createGateway({ config, db, logger: options.logger ?? createLogger("silent"), clock });
+  const gateway = createGateway({ config, db, logger: options.logger ?? createLogger("silent"), clock, webhookResolver: options.webhookResolver });
   const url = await gateway.listen(0, "127.0.0.1");
 
   async function gql<T>(query: string, variables?: Record<string, unknown>, key?: string): Promise<GraphQLResponse<T>> {
@@ -80,7 +81,7 @@ export async function startGateway(options: { env?: Record<string, string>; logg
   async function untilSubscriptions(count: number): Promise<void> {
     await vi.waitFor(
       () => {
-        const open = gateway.services.spend.openSubscriptions;
+        const open = gateway.services.openSubscriptions;
         if (open < count) throw new Error(`${open} spend subscriptions registered, waiting for ${count}`);
       },
       { timeout: 10_000, interval: 10 },

@@ -9,18 +9,23 @@ export interface InvariantReport {
 }
 
 /**
- * Reads the team's state and checks every invariant of DESIGN.md section 2,
- * throwing with the first one broken.
+ * Reads the team's state and checks every invariant of README.md's "Messages and charging"
+ * and "Budgets and alerts", throwing with the first one broken: the balance is the top-ups
+ * minus the charges; each account's ledger, and its daily spend totals, sum to its
+ * totalSpent; the team's daily totals sum to its ledger; no limit or budget is exceeded;
+ * charge and alert sequences have no gap and no repeat.
  */
 export async function checkInvariants(db: Database, teamId: string): Promise<InvariantReport> {
   // One snapshot: a charge committing between separate reads (one still running on the database
   // after its gateway was killed, say) would otherwise look like a broken invariant.
-  const [team, ledger, accounts, chargedMessages] = await db.prisma.$transaction(
+  const [team, ledger, accounts, chargedMessages, daily, alerts] = await db.prisma.$transaction(
     [
       db.prisma.team.findUniqueOrThrow({ where: { id: teamId } }),
       db.prisma.ledgerEntry.findMany({ where: { teamId } }),
       db.prisma.account.findMany({ where: { teamId } }),
       db.prisma.message.count({ where: { teamId, isTestMode: false } }),
+      db.prisma.spendDaily.findMany({ where: { teamId } }),
+      db.prisma.spendAlert.findMany({ where: { teamId }, select: { sequence: true } }),
     ],
     { isolationLevel: (db.provider === "postgresql" ? "RepeatableRead" : "Serializable") as "Serializable" },
   );
@@ -36,11 +41,24 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
   const messageIds = new Set(chargeEntries.map((entry) => entry.messageId));
   if (messageIds.size !== chargeEntries.length) fail("a message was charged twice");
   if (chargedMessages !== chargeEntries.length) fail(`${chargedMessages} live messages but ${chargeEntries.length} charges`);
+  const dailySum = daily.reduce((total, row) => total + row.amount, 0n);
+  if (dailySum !== charges) fail(`daily spend totals ${dailySum} != the ledger's charges ${charges}`);
+  const dailyMessages = daily.reduce((total, row) => total + row.messages, 0);
+  if (dailyMessages !== chargeEntries.length) fail(`daily spend totals count ${dailyMessages} messages, the ledger ${chargeEntries.length} charges`);
+  const alertSequences = alerts.map((alert) => alert.sequence).sort((a, b) => a - b);
+  if (alertSequences.length !== team.alertCount || alertSequences.some((sequence, index) => sequence !== index + 1)) {
+    fail(`the team's alert sequence has a gap or repeat (${alertSequences.length} alerts, alertCount ${team.alertCount})`);
+  }
   const report: InvariantReport["accounts"] = [];
   for (const account of accounts) {
     const own = chargeEntries.filter((entry) => entry.accountId === account.id);
     const ledgerSum = sum(own);
     if (ledgerSum !== account.totalSpent) fail(`account ${account.id}: ledger ${ledgerSum} != totalSpent ${account.totalSpent}`);
+    const ownDaily = daily.filter((row) => row.accountId === account.id).reduce((total, row) => total + row.amount, 0n);
+    if (ownDaily !== account.totalSpent) fail(`account ${account.id}: daily spend totals ${ownDaily} != totalSpent ${account.totalSpent}`);
+    if (account.budgetAmount !== null && account.periodSpent > account.budgetAmount) {
+      fail(`account ${account.id}: periodSpent ${account.periodSpent} > budget ${account.budgetAmount}`);
+    }
     if (account.creditLimit !== null && account.totalSpent > account.creditLimit) {
       fail(`account ${account.id}: totalSpent ${account.totalSpent} > creditLimit ${account.creditLimit}`);
     }

@@ -5,8 +5,11 @@ import { fileURLToPath } from "node:url";
 
 /** The project root (where package.json is). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-/** tsx, as `npm start` and `npm run admin` run it. */
+/** tsx, as `npm run admin` runs it (`npm start` runs `node --import tsx`, the same loader in one process). */
 export const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+/** What `npm start` runs (package.json), without npm: one node process with tsx's loader. */
+export const START_COMMAND = process.execPath;
+export const START_ARGS = ["--import", "tsx", "src/main.ts"];
 
 /** The environment of a child process: this one's, minus the gateway's own variables, plus `overrides`. */
 export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
@@ -30,15 +33,20 @@ export class Child {
   stdout = "";
   stderr = "";
   readonly exited: Promise<Finished>;
+  /** True once the process exited and its output pipes closed (nothing it started holds them any more). */
+  private closed = false;
 
   constructor(command: string, args: string[], env: NodeJS.ProcessEnv) {
-    // detached: its own process group, so stop() also ends the node process tsx starts.
+    // detached: its own process group, so stop() also ends what it starts (tsx's node, npm's script).
     this.process = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve, reject) => {
       this.process.once("error", reject);
-      this.process.once("close", (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+      this.process.once("close", (code, signal) => {
+        this.closed = true;
+        resolve({ code, signal, stdout: this.stdout, stderr: this.stderr });
+      });
     });
   }
 
@@ -46,7 +54,8 @@ export class Child {
     return this.process.exitCode === null && this.process.signalCode === null;
   }
 
-  private signalGroup(signal: NodeJS.Signals): void {
+  /** Signals the whole process group: tsx and the node process it starts. */
+  signalGroup(signal: NodeJS.Signals): void {
     try {
       process.kill(-this.process.pid!, signal);
     } catch {
@@ -69,9 +78,12 @@ export class Child {
     return result;
   }
 
-  /** SIGTERM to its process group, then SIGKILL if it has not exited after 5 s. */
+  /**
+   * SIGTERM to its process group, then SIGKILL if it has not exited after 5 s. Also when the process
+   * itself has exited but something it started still holds its output (e.g. re-parented to init).
+   */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    if (this.closed) return;
     this.signalGroup("SIGTERM");
     let timer: NodeJS.Timeout | undefined;
     const exited = await Promise.race([

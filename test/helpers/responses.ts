@@ -1,7 +1,7 @@
 import http from "node:http";
 import { ERROR_STATUS } from "../../src/domain/errors.ts";
 
-/** The error codes of DESIGN.md section 3. */
+/** The error codes of README.md's "Errors". */
 export const ERROR_CODES = new Set(Object.keys(ERROR_STATUS));
 
 export interface RawResponse {
@@ -9,6 +9,7 @@ export interface RawResponse {
   text: string;
   /** The parsed body, or undefined when it is not JSON. */
   json: any;
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface RawRequest {
@@ -42,7 +43,7 @@ export function sendRaw(baseUrl: string, request: RawRequest, agent: http.Agent,
           } catch {
             json = undefined;
           }
-          resolve({ status: response.statusCode ?? 0, text, json });
+          resolve({ status: response.statusCode ?? 0, text, json, headers: response.headers });
         });
         response.on("error", reject);
       },
@@ -108,7 +109,7 @@ export function findLeak(response: unknown, echoed: string[]): string | null {
 }
 
 /**
- * The rules of DESIGN.md section 3 for one GraphQL response: every error has a
+ * The rules of README.md's "Errors" for one GraphQL response: every error has a
  * known code; a response whose errors all share one code has that code's HTTP
  * status; a 200 has data and no error. Returns what is wrong, or null.
  */
@@ -120,7 +121,7 @@ export function graphqlContractProblem(status: number, body: any): string | null
   }
   for (const error of errors) {
     const code = error?.extensions?.code;
-    if (!ERROR_CODES.has(code)) return `error code ${JSON.stringify(code)} is not one of DESIGN.md section 3 (${JSON.stringify(error?.message)})`;
+    if (!ERROR_CODES.has(code)) return `error code ${JSON.stringify(code)} is not one of README.md's "Errors" (${JSON.stringify(error?.message)})`;
     if (typeof error.message !== "string" || error.message.length === 0) return `an error without a message`;
   }
   const codes = new Set(errors.map((error) => error.extensions.code as keyof typeof ERROR_STATUS));
@@ -131,12 +132,20 @@ export function graphqlContractProblem(status: number, body: any): string | null
   return null;
 }
 
-/** The rules of DESIGN.md section 3 for one REST response. */
-export function restContractProblem(status: number, body: any): string | null {
+/**
+ * The rules of README.md's "Errors" for one REST response. A known path asked
+ * with a method it does not take is 405 invalid_request, naming the methods in
+ * `Allow` (passed as `allow`).
+ */
+export function restContractProblem(status: number, body: any, allow?: string | null): string | null {
   if (status < 400) return null;
   if (!body || typeof body !== "object") return `an error status ${status} without a JSON body`;
-  if (!ERROR_CODES.has(body.code)) return `error code ${JSON.stringify(body.code)} is not one of DESIGN.md section 3`;
+  if (!ERROR_CODES.has(body.code)) return `error code ${JSON.stringify(body.code)} is not one of README.md's "Errors"`;
   if (typeof body.message !== "string" || body.message.length === 0) return `an error without a message`;
+  if (status === 405) {
+    if (body.code !== "invalid_request") return `405 with code ${body.code} (expected invalid_request)`;
+    return allow === undefined || (allow && allow.length > 0) ? null : `405 without an Allow header`;
+  }
   const expected = ERROR_STATUS[body.code as keyof typeof ERROR_STATUS];
   if (status !== expected) return `status ${status} for code ${body.code} (expected ${expected})`;
   return null;

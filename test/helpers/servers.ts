@@ -28,6 +28,15 @@ export class PrivateRedis {
     await this.#child?.stop();
     this.#child = null;
   }
+
+  /** Freezes the server (SIGSTOP), as a hung or partitioned Redis behaves: connections stay open, nothing answers. */
+  freeze(): void {
+    process.kill(this.#child!.process.pid!, "SIGSTOP");
+  }
+
+  thaw(): void {
+    process.kill(this.#child!.process.pid!, "SIGCONT");
+  }
 }
 
 const PG_BIN = execFileSync("pg_config", ["--bindir"]).toString().trim();

@@ -1,5 +1,6 @@
 import { AUDIT_ACTIONS, type AuditAction as AuditActionValue, type AuditEventView } from "../../services/audit.ts";
 import { builder } from "../builder.ts";
+import { connectionOf } from "../connections.ts";
 
 /** `sub_account.create` is SUB_ACCOUNT_CREATE, like the schema's other enums (upper case in GraphQL). */
 export const AuditAction = builder.enumType("AuditAction", {
@@ -12,7 +13,7 @@ const AuditActorType = builder.enumType("AuditActorType", {
   values: {
     API_KEY: { value: "api_key", description: "A main-account key, through GraphQL or REST." },
     OPERATOR: { value: "operator", description: "The operator CLI (`npm run admin`)." },
-    SYSTEM: { value: "system", description: "The gateway itself: the purge of sub-accounts past their grace period." },
+    SYSTEM: { value: "system", description: "The gateway itself: the purge of sub-accounts past their grace period, the disabling of a failing webhook endpoint." },
   } as const,
 });
 
@@ -22,6 +23,7 @@ const AuditTargetType = builder.enumType("AuditTargetType", {
     MAIN_ACCOUNT: { value: "main_account" },
     SUB_ACCOUNT: { value: "sub_account" },
     API_KEY: { value: "api_key" },
+    WEBHOOK_ENDPOINT: { value: "webhook_endpoint" },
   } as const,
 });
 
@@ -75,20 +77,7 @@ builder.queryFields((t) => ({
       action: t.arg({ type: AuditAction }),
       targetId: t.arg.id(),
     },
-    resolve: async (_root, args, ctx) => {
-      const { events, hasNextPage } = await ctx.services.audit.list(ctx.actor, {
-        ...args,
-        targetId: args.targetId == null ? args.targetId : String(args.targetId),
-      });
-      return {
-        edges: events.map((event) => ({ cursor: event.cursor, node: event })),
-        pageInfo: {
-          hasNextPage,
-          hasPreviousPage: false,
-          startCursor: events[0]?.cursor ?? null,
-          endCursor: events.at(-1)?.cursor ?? null,
-        },
-      };
-    },
+    resolve: async (_root, args, ctx) =>
+      connectionOf(await ctx.services.audit.list(ctx.actor, { ...args, targetId: args.targetId == null ? args.targetId : String(args.targetId) })),
   }),
 }));

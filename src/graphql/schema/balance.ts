@@ -1,5 +1,6 @@
 import type { BalanceView } from "../../services/balance.ts";
 import { builder } from "../builder.ts";
+import { Budget } from "./budget.ts";
 
 export const Balance = builder.objectRef<BalanceView>("Balance").implement({
   description:
@@ -15,6 +16,7 @@ export const Balance = builder.objectRef<BalanceView>("Balance").implement({
       nullable: true,
       description: "creditLimit - totalSpent (never below 0); null without a limit.",
     }),
+    budget: t.field({ type: Budget, nullable: true, description: "Sub-accounts only: its budget as of now; null without one.", resolve: (view) => view.budget }),
   }),
 });
 

@@ -9,6 +9,10 @@ import "./viewer.ts";
 import "./message.ts";
 import "./spend.ts";
 import "./audit.ts";
+import "./budget.ts";
+import "./alert.ts";
+import "./report.ts";
+import "./webhook.ts";
 
 export const schema = builder.toSchema();
 

@@ -1,4 +1,6 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { builder } from "../builder.ts";
+import { connectionOf } from "../connections.ts";
 
 export const Channel = builder.enumType("Channel", {
   values: { SMS: { value: "sms" }, WHATSAPP: { value: "whatsapp" }, TELEGRAM: { value: "telegram" }, EMAIL: { value: "email" } } as const,
@@ -30,7 +32,8 @@ export const Message = builder.prismaObject("Message", {
     isTestMode: t.exposeBoolean("isTestMode"),
     idempotencyKey: t.exposeString("idempotencyKey", { nullable: true }),
     metadata: t.expose("metadata", { type: "JSONObject", nullable: true }),
-    accountId: t.exposeID("accountId", { description: "The account (main or sub) that sent it." }),
+    accountId: t.exposeID("accountId", { description: "The account (main or sub) it was sent as, and charged to." }),
+    apiKeyId: t.exposeID("apiKeyId", { nullable: true, description: "The key that sent it: a main key sending for a sub-account is recorded here." }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     sentAt: t.expose("sentAt", { type: "DateTime", nullable: true }),
     deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
@@ -44,6 +47,9 @@ const SendMessageInput = builder.inputType("SendMessageInput", {
     channel: t.field({ type: Channel, description: "Inferred from `to` when omitted: phone gives SMS, email gives EMAIL, chat id gives TELEGRAM." }),
     idempotencyKey: t.string({ description: "Retrying with the same key returns the original message and charges once." }),
     metadata: t.field({ type: "JSONObject" }),
+    subAccountId: t.id({
+      description: "A main key with messages:send sends as this sub-account: charged exactly as if its own key had sent it (its limits, its spend events); the message records the main key.",
+    }),
   }),
 });
 
@@ -54,13 +60,21 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) => ctx.services.messages.get(ctx.actor, String(args.id), query),
   }),
-  messages: t.prismaConnection({
+  messages: t.connection({
     type: Message,
-    cursor: "id",
-    description: "The caller's messages, newest first. A main key may name one of its sub-accounts. `first` is 1 to 100.",
-    args: { subAccountId: t.arg.id() },
-    resolve: (query, _root, args, ctx) =>
-      ctx.services.messages.findPage(ctx.actor, { ...args, subAccountId: args.subAccountId == null ? args.subAccountId : String(args.subAccountId) }, query),
+    description: "The caller's messages, newest first. A main key may name one of its sub-accounts. `first` is 1 to 100 (default 20); forward paging only.",
+    args: {
+      subAccountId: t.arg.id(),
+      channel: t.arg({ type: Channel }),
+      status: t.arg({ type: MessageStatus }),
+      since: t.arg({ type: "DateTime", description: "Sent at or after." }),
+      until: t.arg({ type: "DateTime", description: "Sent before." }),
+    },
+    resolve: async (_root, args, ctx, info) => {
+      const query = queryFromInfo({ context: ctx, info, path: ["edges", "node"] });
+      const filters = { ...args, subAccountId: args.subAccountId == null ? args.subAccountId : String(args.subAccountId) };
+      return connectionOf(await ctx.services.messages.list(ctx.actor, filters, query));
+    },
   }),
 }));
 
@@ -68,8 +82,8 @@ builder.mutationFields((t) => ({
   sendMessage: t.prismaField({
     type: Message,
     description:
-      "Sends a message, charged to the team balance if and only if the account is active, within its credit limit, and the balance covers it. Otherwise CREDIT_LIMIT_EXCEEDED or INSUFFICIENT_BALANCE (HTTP 402) and nothing is charged.",
+      "Sends a message (scope messages:send), charged to the team balance if and only if the account is active, within its credit limit, and the balance covers it. Otherwise credit_limit_exceeded or insufficient_balance (HTTP 402) and nothing is charged.",
     args: { input: t.arg({ type: SendMessageInput, required: true }) },
-    resolve: (query, _root, args, ctx) => ctx.services.messages.send(ctx.actor, args.input, query),
+    resolve: (_query, _root, args, ctx) => ctx.services.messages.send(ctx.actor, args.input),
   }),
 }));

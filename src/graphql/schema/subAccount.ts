@@ -1,8 +1,13 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { Account as AccountRow } from "../../generated/sqlite/client.ts";
-import { subAccountBalanceView } from "../../services/balance.ts";
+import { BALANCE_COLUMNS, subAccountBalanceView } from "../../services/balance.ts";
+import { budgetView } from "../../services/budgets.ts";
+import { DEFAULT_ALERT_THRESHOLDS } from "../../domain/alerts.ts";
 import { assert } from "../../domain/errors.ts";
 import { builder } from "../builder.ts";
+import { connectionOf } from "../connections.ts";
 import { Balance } from "./balance.ts";
+import { Budget, BudgetInput } from "./budget.ts";
 
 export const SubAccountStatus = builder.enumType("SubAccountStatus", {
   values: {
@@ -20,17 +25,32 @@ export const SubAccount = builder.prismaObject("Account", {
     externalId: t.exposeString("externalId", { nullable: true, description: "Your own reference for this sub-account." }),
     status: t.field({ type: SubAccountStatus, resolve: (row) => row.status as "active" | "inactive" }),
     totalSpent: t.expose("totalSpent", { type: "Cents" }),
+    chargeSequence: t.exposeInt("chargeCount", {
+      description: "The sequence number of its latest charge (0 before the first). spendUpdated resumes after it (afterSequence, after).",
+    }),
     creditLimit: t.expose("creditLimit", { type: "Cents", nullable: true, description: "Spending cap in cents; null means no limit." }),
     metadata: t.expose("metadata", { type: "JSONObject", nullable: true }),
     apiKeys: t.relation("apiKeys", { query: { orderBy: { id: "asc" } } }),
+    budget: t.field({
+      type: Budget,
+      nullable: true,
+      description: "Its spending cap that renews each period, as of now; null without one.",
+      select: { budgetAmount: true, budgetPeriod: true, periodStart: true, periodSpent: true },
+      resolve: (row, _args, ctx) => budgetView(row, ctx.services.clock.now()),
+    }),
+    alertThresholds: t.intList({
+      description: "Percentages of its credit limit and of its budget whose crossing raises a spend alert (default 80 and 100).",
+      select: { alertThresholds: true },
+      resolve: (row) => (row.alertThresholds as number[] | null) ?? [...DEFAULT_ALERT_THRESHOLDS],
+    }),
     balance: t.field({
       type: Balance,
       // The team through the request's loader: one read for the whole page, none when authentication already read it.
-      select: { totalSpent: true, creditLimit: true, teamId: true },
+      select: { ...BALANCE_COLUMNS, teamId: true },
       resolve: async (row, _args, ctx) => {
         const team = await ctx.loaders.teamById.load(row.teamId);
         assert(team !== null, "a sub-account's team exists");
-        return subAccountBalanceView(team, row);
+        return subAccountBalanceView(team, row, ctx.services.clock.now());
       },
     }),
     deletionScheduledAt: t.expose("deletionScheduledAt", {
@@ -48,6 +68,8 @@ const CreateSubAccountInput = builder.inputType("CreateSubAccountInput", {
     name: t.string({ required: true, description: "1 to 200 characters after trimming." }),
     externalId: t.string({ description: "Your own reference, at most 255 characters." }),
     creditLimit: t.field({ type: "Cents", description: "Spending cap in cents; omitted, null or 0 means no limit." }),
+    budget: t.field({ type: BudgetInput, description: "A cap that renews each day, week or month." }),
+    alertThresholds: t.intList({ description: "Percentages (1 to 100, at most 5) of the credit limit and budget that raise an alert; default 80 and 100." }),
     metadata: t.field({ type: "JSONObject", description: "Arbitrary keys, at most 16 KB as JSON." }),
   }),
 });
@@ -57,6 +79,8 @@ const UpdateSubAccountInput = builder.inputType("UpdateSubAccountInput", {
     name: t.string(),
     externalId: t.string({ description: "null clears it." }),
     creditLimit: t.field({ type: "Cents", description: "null or 0 removes the limit. Below totalSpent blocks the next send." }),
+    budget: t.field({ type: BudgetInput, description: "null removes the budget. A new period counts what was already charged in it." }),
+    alertThresholds: t.intList({ description: "null restores the defaults (80 and 100)." }),
     metadata: t.field({ type: "JSONObject", description: "Replaces the whole object; null clears it." }),
     status: t.field({ type: SubAccountStatus, description: "INACTIVE suspends (keys stop working); ACTIVE reactivates." }),
   }),
@@ -87,19 +111,25 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) => ctx.services.accounts.get(ctx.actor, String(args.id), query),
   }),
-  subAccounts: t.prismaConnection(
+  subAccounts: t.connection(
     {
       type: SubAccount,
-      cursor: "id",
-      description: "The team's sub-accounts in a stable order (main key only). `first` is 1 to 100 (default 20).",
+      description: "The team's sub-accounts in a stable order (main key only). `first` is 1 to 100 (default 20); forward paging only.",
       args: {
         status: t.arg({ type: SubAccountStatus }),
         externalId: t.arg.string(),
       },
-      resolve: (query, _root, args, ctx) => ctx.services.accounts.findPage(ctx.actor, args, query),
-      totalCount: (_connection, args, ctx) => ctx.services.accounts.count(ctx.actor, args),
+      resolve: async (_root, args, ctx, info) => {
+        const query = queryFromInfo({ context: ctx, info, path: ["edges", "node"] });
+        const page = await ctx.services.accounts.list(ctx.actor, args, query);
+        return { ...connectionOf(page), totalCount: () => ctx.services.accounts.count(ctx.actor, args) };
+      },
     },
-    {},
+    {
+      fields: (connection) => ({
+        totalCount: connection.int({ description: "Sub-accounts matching the filters, over every page.", resolve: (parent) => parent.totalCount() }),
+      }),
+    },
   ),
 }));
 

@@ -10,6 +10,7 @@ export const Account = builder.prismaObject("Account", {
     id: t.exposeID("id"),
     name: t.exposeString("name"),
     isSubAccount: t.boolean({ select: { kind: true }, resolve: (row) => row.kind === "sub" }),
+    apiKeys: t.relation("apiKeys", { description: "This account's keys, metadata only (never the keys).", query: { orderBy: { id: "asc" } } }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),
 });
