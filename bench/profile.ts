@@ -18,7 +18,8 @@ import { openInspector } from "./lib/inspector.ts";
 import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { SEND_INPUT, SEND_MUTATION } from "./load.ts";
-import { BALANCE_QUERY, body } from "./queries.ts";
+import { seedHistory } from "./history.ts";
+import { BALANCE_QUERY, REPORT_QUERY, body } from "./queries.ts";
 import { seedTeam } from "./seed.ts";
 
 interface CallFrame {
@@ -40,8 +41,9 @@ interface CpuProfile {
 }
 
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
-/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout; default all). */
-const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout").split(",");
+/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,report; default all). */
+const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout,report").split(",");
+const reportEntries = Number(process.env.BENCH_REPORT_ENTRIES ?? 1_000_000);
 const fanoutSubscribers = Number(process.env.BENCH_PROFILE_SUBSCRIBERS ?? 1000);
 const fanoutRate = Number(process.env.BENCH_PROFILE_FANOUT_RATE ?? 10);
 const outDir = path.join(ROOT, "bench", "results", "profiles");
@@ -149,6 +151,16 @@ async function profileFanout(gateway: GatewayProcess, team: Awaited<ReturnType<t
   }
 }
 
+/** The one-year daily spend report of a team with `reportEntries` charges of history, under 4 readers (as `npm run bench`). */
+async function profileReport(gateway: GatewayProcess, databaseUrl: string): Promise<string> {
+  const team = await seedTeam({ gatewayUrl: gateway.url, databaseUrl, name: "Profile report", balance: 1e12, subAccounts: 50, creditLimit: null });
+  log(`report: writing ${reportEntries} charges of history`);
+  await seedHistory({ database: databaseUrl.startsWith("file:") ? "sqlite" : "postgresql", databaseUrl, team, entries: reportEntries, days: 365 });
+  const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  const variables = { from: new Date(today - 365 * 86_400_000).toISOString(), to: new Date(today + 86_400_000).toISOString() };
+  return profileUnderLoad(gateway, "report", { urls: [gateway.url], connections: 4, query: { body: body(REPORT_QUERY, variables), key: team.mainKey } });
+}
+
 async function main(): Promise<void> {
   cleanUpOnSignals();
   mkdirSync(outDir, { recursive: true });
@@ -185,6 +197,7 @@ async function main(): Promise<void> {
     sections.push(await profileUnderLoad(gateway, "sends", { urls: [gateway.url], connections: 50, send: { keys, runId: `profile-${randomBytes(4).toString("hex")}` } }));
   }
   if (only.includes("fanout")) sections.push(await profileFanout(gateway, team));
+  if (only.includes("report")) sections.push(await profileReport(gateway, databaseUrl));
   const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
   writeFileSync(path.join(outDir, "summary.md"), summary);
   process.stdout.write(summary);

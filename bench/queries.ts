@@ -12,3 +12,11 @@ export const LISTING_QUERY = `query Listing {
 }`;
 
 export const body = (query: string, variables?: Record<string, unknown>) => JSON.stringify(variables ? { query, variables } : { query });
+
+/** A year of the team's spend by UTC day: what a reseller's monthly rebilling or a dashboard's chart reads. */
+export const REPORT_QUERY = `query YearByDay($from: DateTime!, $to: DateTime!) {
+  spendReport(from: $from, to: $to, groupBy: [DAY]) {
+    rows { period messages segments amount }
+    total { messages segments amount }
+  }
+}`;

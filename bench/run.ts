@@ -21,7 +21,8 @@ import { loadSettings, type DatabaseKind, type Settings } from "./lib/settings.t
 import { median } from "./lib/stats.ts";
 import { SEND_INPUT, SEND_MUTATION, runLoad, type LoadResult } from "./load.ts";
 import { POSTGRAPHILE_LISTING, ensurePostgraphileInstalled, startPostgraphile } from "./postgraphile-peer.ts";
-import { BALANCE_QUERY, LISTING_QUERY, body } from "./queries.ts";
+import { checkHistory, seedHistory } from "./history.ts";
+import { BALANCE_QUERY, LISTING_QUERY, REPORT_QUERY, body } from "./queries.ts";
 import { runRawCharges } from "./raw-charge.ts";
 import { writeReport, type BenchResults, type FanoutMeasurement, type Measurement } from "./report.ts";
 import { seedTeam, type SeededTeam } from "./seed.ts";
@@ -191,6 +192,8 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
     results.sqlCounts.push({ database, ...(await countListingSql({ databaseUrl, mainKey: listingTeam.mainKey, expected: settings.listingAccounts })) });
   }
 
+  if (wants("report")) results.measurements.push(await spendReportOverAYear(phase, first));
+
   await Promise.all(instances.map((instance) => instance.stop()));
   if (wants("fanout")) {
     // Fresh processes: the memory baseline should not carry the garbage of the load above.
@@ -204,6 +207,30 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
       await Promise.all(instances.map((instance) => instance.stop()));
     }
   }
+}
+
+/** The one-year daily spend report of a team with `reportEntries` charges of history, through the gateway. */
+async function spendReportOverAYear(phase: Phase, gateway: GatewayProcess): Promise<Measurement> {
+  const { database, databaseUrl } = phase;
+  const team = await seedTeam({ gatewayUrl: gateway.url, databaseUrl, name: "Bench report", balance: 1e12, subAccounts: settings.reportAccounts, creditLimit: null });
+  log(`${database}: writing ${settings.reportEntries.toLocaleString("en")} charges of history over 365 days`);
+  const seededAt = Date.now();
+  await seedHistory({ database, databaseUrl, team, entries: settings.reportEntries, days: 365 });
+  const consistent = await checkHistory(database, databaseUrl, team.teamId);
+  if (consistent.violations > 0) throw new Error(`the seeded history is inconsistent: ${consistent.message}`);
+  log(`${database}: history written in ${((Date.now() - seededAt) / 1000).toFixed(0)} s, ${consistent.charges} charges, invariants hold`);
+  const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  const variables = { from: new Date(today - 365 * 86_400_000).toISOString(), to: new Date(today + 86_400_000).toISOString() };
+  const report = await graphqlOk<{ spendReport: { rows: unknown[]; total: { messages: number } } }>(gateway.url, team.mainKey, REPORT_QUERY, variables).catch((error: unknown) => {
+    throw new Error(`the report failed: ${String(error)}\n${gateway.proc.output()}`);
+  });
+  if (report.spendReport.total.messages !== settings.reportEntries || report.spendReport.rows.length < 365) {
+    throw new Error(`the report does not cover the history: ${report.spendReport.rows.length} days, ${report.spendReport.total.messages} messages`);
+  }
+  const title = `spend report: one year by day, ${settings.reportEntries.toLocaleString("en")} ledger entries, ${settings.reportConnections} readers (${database})`;
+  const spec = { connections: settings.reportConnections, urls: [gateway.url], query: { body: body(REPORT_QUERY, variables), key: team.mainKey } };
+  const [measured] = await measureTogether([loadTarget(`${database}.report`, title, database, spec, () => checkHistory(database, databaseUrl, team.teamId))]);
+  return measured!;
 }
 
 /** heapUsed right after a full GC, through the instance's inspector (opened for this reading only). */

@@ -12,7 +12,7 @@ function listFrom(name: string): string[] | null {
   return raw ? raw.split(",").map((item) => item.trim()).filter(Boolean) : null;
 }
 
-export const SECTIONS = ["balance", "sends", "listing", "sql", "fanout"] as const;
+export const SECTIONS = ["balance", "sends", "listing", "sql", "report", "fanout"] as const;
 export type Section = (typeof SECTIONS)[number];
 export const DATABASES = ["sqlite", "postgresql"] as const;
 export type DatabaseKind = (typeof DATABASES)[number];
@@ -29,6 +29,10 @@ export interface Settings {
   sendConnections: number;
   sendAccounts: number;
   listingAccounts: number;
+  /** The spend report's team: charges of history (over a year), its sub-accounts, and the report's concurrent readers. */
+  reportEntries: number;
+  reportAccounts: number;
+  reportConnections: number;
   fanoutSubscribers: number;
   /** Charged sends per second during the fan-out measurement, and for how long. */
   fanoutRate: number;
@@ -61,6 +65,9 @@ export function loadSettings(): Settings {
     sendConnections: 50,
     sendAccounts: 20,
     listingAccounts: 100,
+    reportEntries: Math.round(numberFrom("BENCH_REPORT_ENTRIES", 1_000_000)),
+    reportAccounts: 50,
+    reportConnections: Math.round(numberFrom("BENCH_REPORT_CONNECTIONS", 4)),
     fanoutSubscribers: Math.round(numberFrom("BENCH_SUBSCRIBERS", 1000)),
     fanoutRate: numberFrom("BENCH_FANOUT_RATE", 10),
     fanoutSeconds: numberFrom("BENCH_FANOUT_SECONDS", quick ? 4 : 10),

@@ -167,6 +167,11 @@ BEGIN
         ON CONFLICT ("accountId", "channel", "day") DO UPDATE
            SET "messages" = "SpendDaily"."messages" + 1, "segments" = "SpendDaily"."segments" + EXCLUDED."segments",
                "amount" = "SpendDaily"."amount" + EXCLUDED."amount";
+        INSERT INTO "TeamSpendDaily" ("teamId", "day", "channel", "messages", "segments", "amount")
+        VALUES (p_team_id, p_days[i], p_channels[i], 1, p_segments[i], v_cost)
+        ON CONFLICT ("teamId", "day", "channel") DO UPDATE
+           SET "messages" = "TeamSpendDaily"."messages" + 1, "segments" = "TeamSpendDaily"."segments" + EXCLUDED."segments",
+               "amount" = "TeamSpendDaily"."amount" + EXCLUDED."amount";
 
         v_alerts := '[]'::JSONB;
         v_count := 0;

@@ -195,14 +195,9 @@ export class SqliteChargeStore implements HotPathStore {
       sequence: after.sequence,
       now,
     });
-    this.#statements.addToDailySpend.run({
-      teamId: attempt.teamId,
-      accountId: attempt.accountId,
-      channel: attempt.message.channel,
-      day: attempt.day,
-      segments: attempt.message.segments,
-      cost: attempt.cost,
-    });
+    const spend = { teamId: attempt.teamId, channel: attempt.message.channel, day: attempt.day, segments: attempt.message.segments, cost: attempt.cost };
+    this.#statements.addToDailySpend.run({ ...spend, accountId: attempt.accountId });
+    this.#statements.addToTeamDailySpend.run(spend);
   }
 
   /**

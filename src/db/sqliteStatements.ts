@@ -43,6 +43,11 @@ VALUES (@teamId, @accountId, @channel, @day, 1, @segments, @cost)
 ON CONFLICT ("accountId", "channel", "day") DO UPDATE
    SET "messages" = "messages" + 1, "segments" = "segments" + excluded."segments", "amount" = "amount" + excluded."amount"`;
 
+const ADD_TO_TEAM_DAILY_SPEND = `INSERT INTO "TeamSpendDaily" ("teamId", "day", "channel", "messages", "segments", "amount")
+VALUES (@teamId, @day, @channel, 1, @segments, @cost)
+ON CONFLICT ("teamId", "day", "channel") DO UPDATE
+   SET "messages" = "messages" + 1, "segments" = "segments" + excluded."segments", "amount" = "amount" + excluded."amount"`;
+
 const COUNT_ALERTS = `UPDATE "Team" SET "alertCount" = "alertCount" + @count WHERE "id" = @teamId`;
 
 const INSERT_ALERT = `INSERT INTO "SpendAlert" ("id", "teamId", "sequence", "kind", "accountId", "thresholdPercent", "threshold", "value", "messageId", "createdAt")
@@ -73,6 +78,7 @@ export function prepareStatements(db: Database.Database) {
     insertMessage: db.prepare(INSERT_MESSAGE),
     insertLedgerEntry: db.prepare(INSERT_LEDGER_ENTRY),
     addToDailySpend: db.prepare(ADD_TO_DAILY_SPEND),
+    addToTeamDailySpend: db.prepare(ADD_TO_TEAM_DAILY_SPEND),
     countAlerts: db.prepare(COUNT_ALERTS),
     insertAlert: db.prepare(INSERT_ALERT),
     advanceStatus: db.prepare(ADVANCE_STATUS),

@@ -66,8 +66,9 @@ type RawRow = { period?: string; channel?: string; accountId?: string; messages:
 
 /**
  * Spend reports (README.md, "Spend reports"): answered from the daily totals
- * the charge path keeps per account, channel and UTC day, never by scanning
- * messages, so they agree with the ledger to the cent at any history.
+ * the charge path keeps per account, channel and UTC day (and per team,
+ * channel and UTC day for the team as a whole), never by scanning messages,
+ * so they agree with the ledger to the cent at any history.
  */
 export class ReportsService {
   constructor(
@@ -104,9 +105,11 @@ export class ReportsService {
     const columns = groupBy.map((group) => GROUP_COLUMNS[group]);
     const select = columns.map((column) => Prisma.raw(`${column.select} AS "${column.alias}"`));
     const keys = columns.map((column) => Prisma.raw(column.select));
+    // The whole team, not by account: the team's own totals, one row per day and channel whatever its number of accounts.
+    const table = accountId === null && !groupBy.includes("account") ? Prisma.raw(`"TeamSpendDaily"`) : Prisma.raw(`"SpendDaily"`);
     const raw = await this.prisma.$queryRaw<RawRow[]>(Prisma.sql`
       SELECT ${Prisma.join([...select, Prisma.raw(`CAST(SUM("messages") AS BIGINT) AS "messages", CAST(SUM("segments") AS BIGINT) AS "segments", CAST(SUM("amount") AS BIGINT) AS "amount"`)])}
-        FROM "SpendDaily"
+        FROM ${table}
        WHERE "teamId" = ${teamId} AND "day" >= ${utcDay(from)} AND "day" < ${utcDay(to)}
              ${accountId === null ? Prisma.empty : Prisma.sql`AND "accountId" = ${accountId}`}
        ${keys.length > 0 ? Prisma.sql`GROUP BY ${Prisma.join(keys)} ORDER BY ${Prisma.join(keys)}` : Prisma.empty}`);

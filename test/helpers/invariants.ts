@@ -18,7 +18,7 @@ export interface InvariantReport {
 export async function checkInvariants(db: Database, teamId: string): Promise<InvariantReport> {
   // One snapshot: a charge committing between separate reads (one still running on the database
   // after its gateway was killed, say) would otherwise look like a broken invariant.
-  const [team, ledger, accounts, chargedMessages, daily, alerts] = await db.prisma.$transaction(
+  const [team, ledger, accounts, chargedMessages, daily, alerts, teamDaily] = await db.prisma.$transaction(
     [
       db.prisma.team.findUniqueOrThrow({ where: { id: teamId } }),
       db.prisma.ledgerEntry.findMany({ where: { teamId } }),
@@ -26,6 +26,7 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
       db.prisma.message.count({ where: { teamId, isTestMode: false } }),
       db.prisma.spendDaily.findMany({ where: { teamId } }),
       db.prisma.spendAlert.findMany({ where: { teamId }, select: { sequence: true } }),
+      db.prisma.teamSpendDaily.findMany({ where: { teamId } }),
     ],
     { isolationLevel: (db.provider === "postgresql" ? "RepeatableRead" : "Serializable") as "Serializable" },
   );
@@ -33,7 +34,7 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
   const topUps = sum(ledger.filter((entry) => entry.kind === "top_up"));
   const chargeEntries = ledger.filter((entry) => entry.kind === "charge");
   const charges = sum(chargeEntries);
-  const fail = (message: string) => {
+  const fail = (message: string): never => {
     throw new Error(`invariant broken: ${message}`);
   };
   if (team.balance < 0n) fail(`team balance ${team.balance} < 0`);
@@ -45,6 +46,7 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
   if (dailySum !== charges) fail(`daily spend totals ${dailySum} != the ledger's charges ${charges}`);
   const dailyMessages = daily.reduce((total, row) => total + row.messages, 0);
   if (dailyMessages !== chargeEntries.length) fail(`daily spend totals count ${dailyMessages} messages, the ledger ${chargeEntries.length} charges`);
+  checkTeamDailyTotals(daily, teamDaily, fail);
   const alertSequences = alerts.map((alert) => alert.sequence).sort((a, b) => a - b);
   if (alertSequences.length !== team.alertCount || alertSequences.some((sequence, index) => sequence !== index + 1)) {
     fail(`the team's alert sequence has a gap or repeat (${alertSequences.length} alerts, alertCount ${team.alertCount})`);
@@ -70,4 +72,23 @@ export async function checkInvariants(db: Database, teamId: string): Promise<Inv
     report.push({ id: account.id, totalSpent: account.totalSpent, creditLimit: account.creditLimit, ledgerSum, chargeCount: account.chargeCount, ledgerEntries: own.length });
   }
   return { teamBalance: team.balance, topUps, charges, chargeEntries: chargeEntries.length, accounts: report };
+}
+
+type DailyTotals = { day: string; channel: string; messages: number; segments: number; amount: bigint };
+
+/** The team's own daily totals are the sum of its accounts' for every day and channel. */
+function checkTeamDailyTotals(daily: DailyTotals[], teamDaily: DailyTotals[], fail: (message: string) => never): void {
+  const summed = new Map<string, { messages: number; segments: number; amount: bigint }>();
+  for (const row of daily) {
+    const key = `${row.day} ${row.channel}`;
+    const sum = summed.get(key) ?? { messages: 0, segments: 0, amount: 0n };
+    summed.set(key, { messages: sum.messages + row.messages, segments: sum.segments + row.segments, amount: sum.amount + row.amount });
+  }
+  if (summed.size !== teamDaily.length) fail(`the team has ${teamDaily.length} daily totals, its accounts ${summed.size} days and channels`);
+  for (const row of teamDaily) {
+    const sum = summed.get(`${row.day} ${row.channel}`);
+    if (!sum || sum.messages !== row.messages || sum.segments !== row.segments || sum.amount !== row.amount) {
+      fail(`the team's totals of ${row.day} ${row.channel} (${row.amount}) are not its accounts' (${sum?.amount ?? "none"})`);
+    }
+  }
 }
