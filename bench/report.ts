@@ -87,23 +87,41 @@ export function renderReport(results: BenchResults, notes: string): string {
   const targets: TargetRow[] = [];
   const addTarget = (target: string, value: number, measured: string, met: (value: number) => boolean) =>
     targets.push(Number.isFinite(value) ? { target, measured, verdict: met(value) ? "met" : "missed" } : { target, measured: "-", verdict: "not measured" });
+  const BALANCE_TARGETS = { sqlite: 0.8, postgresql: 0.7 } as const;
   for (const database of ["sqlite", "postgresql"] as const) {
     const balanceRatio = ratio(find(`${database}.balance`), find(`${database}.bare`));
-    addTarget(`balance query >= 60% of bare yoga (${database})`, balanceRatio, percent(balanceRatio), (value) => value >= 0.6);
+    addTarget(`balance query >= ${percent(BALANCE_TARGETS[database])} of bare yoga (${database})`, balanceRatio, percent(balanceRatio), (value) => value >= BALANCE_TARGETS[database]);
   }
   const violations = (measurement?: Measurement) => (measurement?.invariants ?? []).reduce((sum, check) => sum + check.violations, 0);
-  const sqliteSends = find("sqlite.sends1");
-  addTarget("charged sends >= 1,500/s on SQLite, zero invariant violations", sqliteSends?.median.rps ?? Number.NaN, sqliteSends ? `${fixed(sqliteSends.median.rps)}/s, ${violations(sqliteSends)} violations` : "", (value) => value >= 1500 && violations(sqliteSends) === 0);
-  const pgSends = find("postgresql.sends2");
-  addTarget("charged sends >= 1,000/s on PostgreSQL with two instances, zero invariant violations", pgSends?.median.rps ?? Number.NaN, pgSends ? `${fixed(pgSends.median.rps)}/s, ${violations(pgSends)} violations` : "", (value) => value >= 1000 && violations(pgSends) === 0);
+  const sendsTarget = (id: string, label: string, floor: number, extra: (m: Measurement) => boolean = () => true) => {
+    const measurement = find(id);
+    addTarget(label, measurement?.median.rps ?? Number.NaN, measurement ? `${fixed(measurement.median.rps)}/s, ${violations(measurement)} violations` : "", (value) => value >= floor && violations(measurement) === 0 && extra(measurement!));
+  };
+  sendsTarget("sqlite.sends1", "charged sends >= 3,000/s on SQLite, zero invariant violations", 3000);
+  sendsTarget("postgresql.sends2", "charged sends >= 2,000/s on PostgreSQL with two instances, zero invariant violations", 2000);
+  const [pair, single] = [find("postgresql.sends2"), find("postgresql.sends1")];
+  addTarget("two PostgreSQL instances never slower than one", ratio(pair, single), `${percent(ratio(pair, single))} of one instance's sends/s`, (value) => value >= 1);
+  // The figures measured before the spend totals, budgets and alerts joined the charge (BENCHMARKS.md of 2026-11-25).
+  sendsTarget("sqlite.sends1", "charged sends on SQLite no lower than before the spend totals (1,634/s)", 1634);
+  sendsTarget("postgresql.sends2", "charged sends on PostgreSQL, two instances, no lower than before the spend totals (567/s)", 567);
   for (const fan of results.fanouts) {
-    addTarget(`fan-out p99 < 100 ms at ${fan.subscribers} subscribers (${fan.database}, ${fan.instances} instance(s))`, fan.client.latencyMs.p99, `${ms(fan.client.latencyMs.p99)} ms`, (value) => value < 100 && fan.client.deliveries === fan.expectedDeliveries);
+    const limit = fan.subscribers >= 10_000 ? 250 : 50;
+    const where = `${fan.subscribers.toLocaleString("en")} subscribers (${fan.database}, ${fan.instances} instance(s))`;
+    addTarget(`fan-out p99 < ${limit} ms at ${where}, every event delivered`, fan.client.latencyMs.p99, `${ms(fan.client.latencyMs.p99)} ms, ${fan.client.deliveries} / ${fan.expectedDeliveries}`, (value) => value < limit && fan.client.deliveries === fan.expectedDeliveries);
+    if (fan.subscribers >= 10_000) {
+      const heap = Math.max(...fan.memory.heapKibPerSubscription);
+      addTarget(`<= 20 KiB heap per idle subscription at ${where}`, heap, `${heap.toFixed(1)} KiB`, (value) => value <= 20);
+    }
   }
   for (const count of results.sqlCounts) {
-    addTarget(`listing in <= 4 SQL statements (${count.database})`, count.steadyRequest, `${count.steadyRequest}`, (value) => value <= 4);
+    addTarget(`listing in <= 3 SQL statements (${count.database})`, count.steadyRequest, `${count.steadyRequest}`, (value) => value <= 3);
   }
   const listingRatio = ratio(find("postgresql.listing"), find("postgresql.postgraphile"));
   addTarget("listing at least as fast as PostGraphile (PostgreSQL)", listingRatio, `${percent(listingRatio)} of PostGraphile's req/s`, (value) => value >= 1);
+  for (const database of ["sqlite", "postgresql"] as const) {
+    const report = find(`${database}.report`);
+    addTarget(`one-year daily spend report over >= 1,000,000 ledger entries, p99 < 50 ms (${database})`, report?.median.p99 ?? Number.NaN, report ? `p99 ${ms(report.median.p99)} ms, ${report.invariants?.[0]?.charges ?? "?"} entries` : "", (value) => value < 50 && (report?.invariants?.[0]?.charges ?? 0) >= 1_000_000 && violations(report) === 0);
+  }
 
   push(
     "# Benchmarks",
@@ -138,10 +156,10 @@ export function renderReport(results: BenchResults, notes: string): string {
     "## Commands",
     "",
     "```sh",
-    "npm run bench                      # everything below: about 10 minutes",
+    "npm run bench                      # everything below: about 20 minutes",
     "BENCH_QUICK=1 npm run bench        # 2 s runs, 1 run per target: checks that every part works",
     "BENCH_DB=sqlite BENCH_ONLY=sends npm run bench   # a part (writes bench/results/partial.json only)",
-    "npm run bench:profile              # CPU profiles of the gateway under the balance query and charged sends (SQLite)",
+    "npm run bench:profile              # CPU profiles of the gateway: balance query, charged sends, fan-out, spend report (SQLite; BENCH_PROFILE_ONLY=sends,...)",
     "npm run bench:report               # rewrites this file from bench/results/latest.json and bench/notes.md, measuring nothing",
     "BENCH_PROFILE_DATABASE=postgresql npm run bench:profile   # the same on PostgreSQL",
     "# bench:profile starts the V8 profiler through the inspector only while the load runs (the .cpuprofile of `node --cpu-prof`,",
@@ -149,7 +167,7 @@ export function renderReport(results: BenchResults, notes: string): string {
     "```",
     "",
     `This report: ${settings.runs} measured run(s) of ${settings.duration} s per target, after ${settings.warmup} s of warm-up load; ${settings.connections} connections for queries, ${settings.sendConnections} for sends. ` +
-      "Knobs: BENCH_DURATION, BENCH_RUNS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SUBSCRIBERS, BENCH_FANOUT_RATE, BENCH_FANOUT_SECONDS, BENCH_DB, BENCH_ONLY (balance, sends, listing, sql, fanout), BENCH_POSTGRES_URL, BENCH_REDIS_URL.",
+      "Knobs: BENCH_DURATION, BENCH_RUNS, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_SUBSCRIBERS, BENCH_FANOUT_RATE, BENCH_FANOUT_SECONDS, BENCH_SUBSCRIBERS_LARGE (0: skip), BENCH_FANOUT_LARGE_RATE, BENCH_REPORT_ENTRIES, BENCH_REPORT_CONNECTIONS, BENCH_DB, BENCH_ONLY (balance, sends, listing, sql, report, fanout), BENCH_POSTGRES_URL, BENCH_REDIS_URL.",
     "",
     "Each gateway instance is started as `npm start` starts it:",
     "",
@@ -177,7 +195,7 @@ export function renderReport(results: BenchResults, notes: string): string {
   );
   for (const database of ["sqlite", "postgresql"] as const) {
     const value = ratio(find(`${database}.balance`), find(`${database}.bare`));
-    if (Number.isFinite(value)) push(`- ${database}: balance / bare yoga = **${percent(value)}** (target 60%)`);
+    if (Number.isFinite(value)) push(`- ${database}: balance / bare yoga = **${percent(value)}** (target ${percent(BALANCE_TARGETS[database])})`);
   }
   push(
     "",
@@ -265,6 +283,18 @@ export function renderReport(results: BenchResults, notes: string): string {
     ...table([find("sqlite.listing"), find("postgresql.listing"), find("postgresql.postgraphile")]),
   );
   if (Number.isFinite(listingRatio)) push(`- ours / PostGraphile = **${percent(listingRatio)}** (target 100%)`, "");
+  push(
+    "## 6. The spend report over a year",
+    "",
+    "```graphql",
+    "spendReport(from: <365 days ago>, to: <tomorrow>, groupBy: [DAY]) { rows { period messages segments amount } total { messages segments amount } }",
+    "```",
+    "",
+    `A team of ${settings.reportAccounts} sub-accounts with ${(settings.reportEntries ?? 0).toLocaleString("en")} charges over the 365 days before today, round-robin over its sub-accounts and four channels (bench/history.ts writes them in SQL as the charge path would: messages, ledger entries with gapless sequences, the daily totals, the accounts' and the team's figures; then checks in aggregate that the balance, the messages, the daily totals and the accounts agree with the ledger). ` +
+      `The main key asks for the whole team's year by day through the gateway, from ${settings.reportConnections} connections at once (several dashboards or a rebilling job).`,
+    "",
+    ...table([find("sqlite.report"), find("postgresql.report")]),
+  );
   push("## What holds it back and what would move it", "", notes.trim(), "");
   return `${lines.join("\n")}\n`;
 }
