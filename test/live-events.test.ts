@@ -269,7 +269,9 @@ describe("one of two instances killed during a stream of charges", () => {
       const victim = await startInstance(env);
       const start = await db.prisma.account.findMany({ where: { id: { in: accounts.map((a) => a.id) } }, select: { id: true, chargeCount: true } });
       const streams = [await subscribeWs<Spend>(survivor.url, mainKey, EVENT), await subscribeWs<Spend>(survivor.url, accounts[0]!.key, EVENT)];
-      await untilOpenSubscriptions(survivor.url, 2);
+      await untilOpenSubscriptions(survivor.url, 2).catch((error: unknown) => {
+        throw new Error(`${String(error)}; the subscribers saw: ${JSON.stringify(streams.map((stream) => ({ errors: stream.errors, events: stream.events.length })))}`);
+      });
       const killAt = 100 + Math.floor(Math.random() * 600);
       const killer = sleep(killAt).then(() => victim.child.signalGroup("SIGKILL"));
       const sends = Array.from({ length: 40 }, async (_, i) => {
