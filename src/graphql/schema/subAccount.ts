@@ -4,6 +4,7 @@ import { BALANCE_COLUMNS, subAccountBalanceView } from "../../services/balance.t
 import { budgetView } from "../../services/budgets.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../../domain/alerts.ts";
 import { assert } from "../../domain/errors.ts";
+import type { Page } from "../../domain/paging.ts";
 import { builder } from "../builder.ts";
 import { connectionOf } from "../connections.ts";
 import { Balance } from "./balance.ts";
@@ -45,12 +46,15 @@ export const SubAccount = builder.prismaObject("Account", {
     }),
     balance: t.field({
       type: Balance,
-      // The team through the request's loader: one read for the whole page, none when authentication already read it.
+      // The team as this request read it: at once when the listing read it with the page, else one loader read for the whole page.
       select: { ...BALANCE_COLUMNS, teamId: true },
-      resolve: async (row, _args, ctx) => {
-        const team = await ctx.loaders.teamById.load(row.teamId);
-        assert(team !== null, "a sub-account's team exists");
-        return subAccountBalanceView(team, row, ctx.services.clock.now());
+      resolve: (row, _args, ctx) => {
+        const known = ctx.loaders.knownTeam(row.teamId);
+        if (known) return subAccountBalanceView(known, row, ctx.services.clock.now());
+        return ctx.loaders.teamById.load(row.teamId).then((team) => {
+          assert(team !== null, "a sub-account's team exists");
+          return subAccountBalanceView(team, row, ctx.services.clock.now());
+        });
       },
     }),
     deletionScheduledAt: t.expose("deletionScheduledAt", {
@@ -120,14 +124,20 @@ builder.queryFields((t) => ({
         externalId: t.arg.string(),
       },
       resolve: async (_root, args, ctx, info) => {
+        // The plan of the nodes' selection: it records that the listing's rows carry what SubAccount's fields read
+        // (src/db/subAccountListing.ts reads every column they expose, and the keys when apiKeys is asked for).
         const query = queryFromInfo({ context: ctx, info, path: ["edges", "node"] });
-        const page = await ctx.services.accounts.list(ctx.actor, args, query);
-        return { ...connectionOf(page), totalCount: () => ctx.services.accounts.count(ctx.actor, args) };
+        const selected = (query as { select?: Record<string, unknown>; include?: Record<string, unknown> });
+        const withKeys = (selected.include ?? selected.select)?.apiKeys !== undefined;
+        const { page, totalCount, team } = await ctx.services.accounts.listing(ctx.actor, args, { withKeys });
+        if (team) ctx.loaders.rememberTeam(team);
+        // Rows of the SubAccount type, without the columns no field reads (deactivatedAt).
+        return { ...connectionOf(page as unknown as Page<AccountRow>), totalCount };
       },
     },
     {
       fields: (connection) => ({
-        totalCount: connection.int({ description: "Sub-accounts matching the filters, over every page.", resolve: (parent) => parent.totalCount() }),
+        totalCount: connection.int({ description: "Sub-accounts matching the filters, over every page.", resolve: (parent) => parent.totalCount }),
       }),
     },
   ),

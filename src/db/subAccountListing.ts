@@ -1,0 +1,239 @@
+/**
+ * The sub-account listing in one statement through the driver (the GraphQL
+ * `subAccounts` connection): the team, the number of sub-accounts matching the
+ * filters, and one page of them, each with its API keys aggregated as JSON by
+ * the database (SQLite json_group_array, PostgreSQL json_agg). Only the columns
+ * the API shows are read: never a key's hash. Run by the hot-path stores
+ * (src/db/sqliteCharges.ts, src/db/pgCharges.ts) on their own connections; the
+ * paging rule itself (size, cursor, one row more than the page) is
+ * src/domain/paging.ts, applied by src/services/accounts.ts.
+ */
+
+/** One page of a team's sub-accounts, as src/services/accounts.ts asks for it. */
+export interface SubAccountListingQuery {
+  teamId: string;
+  status: string | null;
+  externalId: string | null;
+  /** The id of the last sub-account already seen (the cursor's sort key), or null for the first page. */
+  after: string | null;
+  /** Rows to read, ordered by id. */
+  take: number;
+  /** Whether to aggregate each sub-account's keys (left out when nobody asked for them). */
+  withKeys: boolean;
+}
+
+/** A key as the API shows it: no hash, no account id. */
+export interface ListedApiKey {
+  id: string;
+  name: string;
+  environment: string;
+  keyPrefix: string;
+  /** As stored: a JSON list of scopes (src/domain/scopes.ts). */
+  permissions: unknown;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+  /** The kind of the account the key belongs to: a listed key is always a sub-account's. */
+  account: { kind: "sub" };
+}
+
+/** A sub-account as the API shows it, with its keys (empty when they were not asked for). */
+export interface ListedSubAccount {
+  id: string;
+  teamId: string;
+  kind: "sub";
+  name: string;
+  externalId: string | null;
+  status: string;
+  totalSpent: bigint;
+  creditLimit: bigint | null;
+  chargeCount: number;
+  budgetAmount: bigint | null;
+  budgetPeriod: string | null;
+  periodStart: Date | null;
+  periodSpent: bigint;
+  alertThresholds: unknown;
+  metadata: unknown;
+  deletionScheduledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  apiKeys: ListedApiKey[];
+}
+
+/** The team the listing was read for, in the same statement: its balance answers every row's balance view. */
+export interface ListedTeam {
+  id: string;
+  name: string;
+  balance: bigint;
+  currency: string;
+  lowBalanceThreshold: bigint | null;
+  createdAt: Date;
+}
+
+export interface SubAccountListing {
+  /** Null only when the team no longer exists (then nothing is listed). */
+  team: ListedTeam | null;
+  /** Sub-accounts matching the filters, over every page. */
+  totalCount: number;
+  rows: ListedSubAccount[];
+}
+
+/** The filters of the page and of its total, on the account alias `a`; `p` names a parameter. */
+const filters = (p: (name: keyof SubAccountListingQuery) => string) =>
+  `a."teamId" = ${p("teamId")} AND a."kind" = 'sub'
+     AND (${p("status")} IS NULL OR a."status" = ${p("status")})
+     AND (${p("externalId")} IS NULL OR a."externalId" = ${p("externalId")})`;
+
+const ACCOUNT_COLUMNS = [
+  "id", "name", "externalId", "status", "totalSpent", "creditLimit", "chargeCount", "budgetAmount", "budgetPeriod",
+  "periodStart", "periodSpent", "alertThresholds", "metadata", "deletionScheduledAt", "createdAt", "updatedAt",
+] as const;
+
+const sqliteParam = (name: string) => `@${name}`;
+
+/**
+ * SQLite: one row per sub-account of the page (ordered by id), or one row with
+ * null account columns when the page is empty, each carrying the team and the
+ * total. Values are read with better-sqlite3's safe integers (bigint).
+ */
+export const SQLITE_LISTING = `WITH "page" AS (
+  SELECT ${ACCOUNT_COLUMNS.map((column) => `a."${column}"`).join(", ")}
+    FROM "Account" a
+   WHERE ${filters(sqliteParam)} AND (@after IS NULL OR a."id" > @after)
+   ORDER BY a."id" LIMIT @take
+)
+SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance" AS "team_balance", t."currency" AS "team_currency",
+       t."lowBalanceThreshold" AS "team_lowBalanceThreshold", t."createdAt" AS "team_createdAt",
+       (SELECT count(*) FROM "Account" a WHERE ${filters(sqliteParam)}) AS "totalCount",
+       p.*,
+       CASE WHEN @withKeys = 1 AND p."id" IS NOT NULL THEN (
+         SELECT json_group_array(json_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
+                  'permissions', json(k."permissions"), 'createdAt', k."createdAt", 'lastUsedAt', k."lastUsedAt",
+                  'revokedAt', k."revokedAt", 'expiresAt', k."expiresAt") ORDER BY k."id")
+           FROM "ApiKey" k WHERE k."accountId" = p."id") END AS "apiKeys"
+  FROM "Team" t LEFT JOIN "page" p ON 1 = 1
+ WHERE t."id" = @teamId
+ ORDER BY p."id"`;
+
+/** The parameters of SQLITE_LISTING. */
+export function sqliteListingParams(query: SubAccountListingQuery) {
+  return { ...query, withKeys: query.withKeys ? 1 : 0 };
+}
+
+const PG_PARAMS: Record<keyof SubAccountListingQuery, string> = {
+  teamId: "$1", status: "$2::text", externalId: "$3::text", after: "$4::text", take: "$5::int", withKeys: "$6::boolean",
+};
+const pgParam = (name: keyof SubAccountListingQuery) => PG_PARAMS[name];
+/** Timestamps are stored as UTC without a zone: give them one, so neither the driver nor JSON reads them as local time. */
+const utc = (column: string) => `${column} AT TIME ZONE 'UTC'`;
+const PG_DATES = new Set(["periodStart", "deletionScheduledAt", "createdAt", "updatedAt"]);
+const PG_BIGINTS = new Set(["totalSpent", "creditLimit", "budgetAmount", "periodSpent"]);
+
+/** PostgreSQL: the same rows as SQLITE_LISTING; bigints as text, timestamps with their zone. */
+export const PG_LISTING = `WITH "page" AS (
+  SELECT ${ACCOUNT_COLUMNS.map((column) => (PG_DATES.has(column) ? `${utc(`a."${column}"`)} AS "${column}"` : PG_BIGINTS.has(column) ? `a."${column}"::text AS "${column}"` : `a."${column}"`)).join(", ")}
+    FROM "Account" a
+   WHERE ${filters(pgParam)} AND (${pgParam("after")} IS NULL OR a."id" > ${pgParam("after")})
+   ORDER BY a."id" LIMIT ${pgParam("take")}
+)
+SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance"::text AS "team_balance", t."currency" AS "team_currency",
+       t."lowBalanceThreshold"::text AS "team_lowBalanceThreshold", ${utc(`t."createdAt"`)} AS "team_createdAt",
+       (SELECT count(*)::int FROM "Account" a WHERE ${filters(pgParam)}) AS "totalCount",
+       p.*,
+       CASE WHEN ${pgParam("withKeys")} AND p."id" IS NOT NULL THEN (
+         SELECT coalesce(json_agg(json_build_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
+                  'permissions', k."permissions", 'createdAt', ${utc(`k."createdAt"`)}, 'lastUsedAt', ${utc(`k."lastUsedAt"`)},
+                  'revokedAt', ${utc(`k."revokedAt"`)}, 'expiresAt', ${utc(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
+           FROM "ApiKey" k WHERE k."accountId" = p."id") END AS "apiKeys"
+  FROM "Team" t LEFT JOIN "page" p ON true
+ WHERE t."id" = $1
+ ORDER BY p."id"`;
+
+/** The parameters of PG_LISTING, in order. */
+export function pgListingParams(query: SubAccountListingQuery): unknown[] {
+  return [query.teamId, query.status, query.externalId, query.after, query.take, query.withKeys];
+}
+
+type Scalar = string | number | bigint | null;
+
+/** A timestamp as either driver gives it: a Date (pg), ISO-8601 text (SQLite, JSON), or epoch milliseconds. */
+export function dateOrNull(value: Scalar | Date | undefined): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value;
+  return new Date(typeof value === "bigint" ? Number(value) : value);
+}
+
+const bigintOrNull = (value: Scalar) => (value === null ? null : BigInt(value));
+/** A JSON column: parsed by pg already (jsonb), text on SQLite. */
+const json = (value: unknown) => (typeof value === "string" ? (JSON.parse(value) as unknown) : (value ?? null));
+
+interface KeyJson {
+  id: string;
+  name: string;
+  environment: string;
+  keyPrefix: string;
+  permissions: unknown;
+  createdAt: string | number;
+  lastUsedAt: string | number | null;
+  revokedAt: string | number | null;
+  expiresAt: string | number | null;
+}
+
+function keyOf(key: KeyJson): ListedApiKey {
+  return {
+    id: key.id,
+    name: key.name,
+    environment: key.environment,
+    keyPrefix: key.keyPrefix,
+    permissions: json(key.permissions),
+    createdAt: dateOrNull(key.createdAt)!,
+    lastUsedAt: dateOrNull(key.lastUsedAt),
+    revokedAt: dateOrNull(key.revokedAt),
+    expiresAt: dateOrNull(key.expiresAt),
+    account: { kind: "sub" },
+  };
+}
+
+type Row = Record<string, Scalar | Date | object>;
+
+function subAccountOf(row: Row, teamId: string): ListedSubAccount {
+  const s = row as Record<string, Scalar>;
+  return {
+    id: s.id as string,
+    teamId,
+    kind: "sub",
+    name: s.name as string,
+    externalId: s.externalId as string | null,
+    status: s.status as string,
+    totalSpent: BigInt(s.totalSpent!),
+    creditLimit: bigintOrNull(s.creditLimit!),
+    chargeCount: Number(s.chargeCount),
+    budgetAmount: bigintOrNull(s.budgetAmount!),
+    budgetPeriod: s.budgetPeriod as string | null,
+    periodStart: dateOrNull(row.periodStart as Scalar),
+    periodSpent: BigInt(s.periodSpent!),
+    alertThresholds: json(row.alertThresholds),
+    metadata: json(row.metadata),
+    deletionScheduledAt: dateOrNull(row.deletionScheduledAt as Scalar),
+    createdAt: dateOrNull(row.createdAt as Scalar)!,
+    updatedAt: dateOrNull(row.updatedAt as Scalar)!,
+    apiKeys: row.apiKeys == null ? [] : (json(row.apiKeys) as KeyJson[]).map(keyOf),
+  };
+}
+
+/** The listing from the rows of SQLITE_LISTING or PG_LISTING (either driver's values). */
+export function listingOf(rows: Row[]): SubAccountListing {
+  const first = rows[0];
+  if (!first) return { team: null, totalCount: 0, rows: [] };
+  const team: ListedTeam = {
+    id: first.team_id as string,
+    name: first.team_name as string,
+    balance: BigInt(first.team_balance as string | bigint),
+    currency: first.team_currency as string,
+    lowBalanceThreshold: bigintOrNull(first.team_lowBalanceThreshold as Scalar),
+    createdAt: dateOrNull(first.team_createdAt as Scalar)!,
+  };
+  const accounts = rows.filter((row) => row.id != null).map((row) => subAccountOf(row, team.id));
+  return { team, totalCount: Number(first.totalCount), rows: accounts };
+}
