@@ -125,26 +125,29 @@ const PG_PARAMS: Record<keyof SubAccountListingQuery, string> = {
   teamId: "$1", status: "$2::text", externalId: "$3::text", after: "$4::text", take: "$5::int", withKeys: "$6::boolean",
 };
 const pgParam = (name: keyof SubAccountListingQuery) => PG_PARAMS[name];
-/** Timestamps are stored as UTC without a zone: give them one, so neither the driver nor JSON reads them as local time. */
-const utc = (column: string) => `${column} AT TIME ZONE 'UTC'`;
+/**
+ * Timestamps (stored as UTC without a zone) as epoch milliseconds: read as UTC by `extract`, never as local time,
+ * and a number is cheaper to turn into a Date than the driver's parse of timestamp text.
+ */
+const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 const PG_DATES = new Set(["periodStart", "deletionScheduledAt", "createdAt", "updatedAt"]);
 const PG_BIGINTS = new Set(["totalSpent", "creditLimit", "budgetAmount", "periodSpent"]);
 
-/** PostgreSQL: the same rows as SQLITE_LISTING; bigints as text, timestamps with their zone. */
+/** PostgreSQL: the same rows as SQLITE_LISTING; bigints as text, timestamps as epoch milliseconds. */
 export const PG_LISTING = `WITH "page" AS (
-  SELECT ${ACCOUNT_COLUMNS.map((column) => (PG_DATES.has(column) ? `${utc(`a."${column}"`)} AS "${column}"` : PG_BIGINTS.has(column) ? `a."${column}"::text AS "${column}"` : `a."${column}"`)).join(", ")}
+  SELECT ${ACCOUNT_COLUMNS.map((column) => (PG_DATES.has(column) ? `${epochMs(`a."${column}"`)} AS "${column}"` : PG_BIGINTS.has(column) ? `a."${column}"::text AS "${column}"` : `a."${column}"`)).join(", ")}
     FROM "Account" a
    WHERE ${filters(pgParam)} AND (${pgParam("after")} IS NULL OR a."id" > ${pgParam("after")})
    ORDER BY a."id" LIMIT ${pgParam("take")}
 )
 SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance"::text AS "team_balance", t."currency" AS "team_currency",
-       t."lowBalanceThreshold"::text AS "team_lowBalanceThreshold", ${utc(`t."createdAt"`)} AS "team_createdAt",
+       t."lowBalanceThreshold"::text AS "team_lowBalanceThreshold", ${epochMs(`t."createdAt"`)} AS "team_createdAt",
        (SELECT count(*)::int FROM "Account" a WHERE ${filters(pgParam)}) AS "totalCount",
        p.*,
        CASE WHEN ${pgParam("withKeys")} AND p."id" IS NOT NULL THEN (
          SELECT coalesce(json_agg(json_build_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
-                  'permissions', k."permissions", 'createdAt', ${utc(`k."createdAt"`)}, 'lastUsedAt', ${utc(`k."lastUsedAt"`)},
-                  'revokedAt', ${utc(`k."revokedAt"`)}, 'expiresAt', ${utc(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
+                  'permissions', k."permissions", 'createdAt', ${epochMs(`k."createdAt"`)}, 'lastUsedAt', ${epochMs(`k."lastUsedAt"`)},
+                  'revokedAt', ${epochMs(`k."revokedAt"`)}, 'expiresAt', ${epochMs(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
            FROM "ApiKey" k WHERE k."accountId" = p."id") END AS "apiKeys"
   FROM "Team" t LEFT JOIN "page" p ON true
  WHERE t."id" = $1
@@ -157,7 +160,7 @@ export function pgListingParams(query: SubAccountListingQuery): unknown[] {
 
 type Scalar = string | number | bigint | null;
 
-/** A timestamp as either driver gives it: a Date (pg), ISO-8601 text (SQLite, JSON), or epoch milliseconds. */
+/** A timestamp as either driver gives it: a Date (pg), ISO-8601 text (SQLite), or epoch milliseconds (PG_LISTING). */
 export function dateOrNull(value: Scalar | Date | undefined): Date | null {
   if (value === null || value === undefined) return null;
   if (value instanceof Date) return value;

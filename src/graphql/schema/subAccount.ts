@@ -1,6 +1,6 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { Account as AccountRow } from "../../generated/sqlite/client.ts";
-import { BALANCE_COLUMNS, subAccountBalanceView } from "../../services/balance.ts";
+import { subAccountBalanceView } from "../../services/balance.ts";
 import { budgetView } from "../../services/budgets.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../../domain/alerts.ts";
 import { assert } from "../../domain/errors.ts";
@@ -17,6 +17,9 @@ export const SubAccountStatus = builder.enumType("SubAccountStatus", {
   } as const,
 });
 
+// Without a type-level select, every query of this type reads all the account's columns (Pothos's include mode), and the
+// listing's rows carry every column a field reads (src/db/subAccountListing.ts): fields that read columns need no `select`,
+// which would make Pothos look up, for each row, which query loaded it.
 export const SubAccount = builder.prismaObject("Account", {
   variant: "SubAccount",
   description: "An isolated account of the team, with its own keys and usage, charged to the team's balance.",
@@ -36,18 +39,15 @@ export const SubAccount = builder.prismaObject("Account", {
       type: Budget,
       nullable: true,
       description: "Its spending cap that renews each period, as of now; null without one.",
-      select: { budgetAmount: true, budgetPeriod: true, periodStart: true, periodSpent: true },
       resolve: (row, _args, ctx) => budgetView(row, ctx.services.clock.now()),
     }),
     alertThresholds: t.intList({
       description: "Percentages of its credit limit and of its budget whose crossing raises a spend alert (default 80 and 100).",
-      select: { alertThresholds: true },
       resolve: (row) => (row.alertThresholds as number[] | null) ?? [...DEFAULT_ALERT_THRESHOLDS],
     }),
     balance: t.field({
       type: Balance,
       // The team as this request read it: at once when the listing read it with the page, else one loader read for the whole page.
-      select: { ...BALANCE_COLUMNS, teamId: true },
       resolve: (row, _args, ctx) => {
         const known = ctx.loaders.knownTeam(row.teamId);
         if (known) return subAccountBalanceView(known, row, ctx.services.clock.now());
