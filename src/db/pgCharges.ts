@@ -18,7 +18,7 @@ import {
 import { GroupCommit } from "./groupCommit.ts";
 import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
 import { withMessageWebhookEvents } from "./webhookOutbox.ts";
-import { PG_LISTING, listingOf, pgListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
+import { PG_LISTING, pgListingOf, pgListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
 
 /** Connections this instance keeps for the charge path. */
 const POOL_MAX = 10;
@@ -244,7 +244,7 @@ export class PgChargeStore implements HotPathStore {
   async listSubAccounts(query: SubAccountListingQuery): Promise<SubAccountListing> {
     this.#onQuery(SQL.listSubAccounts);
     const { rows } = await this.#pool.query({ name: "listSubAccounts", text: SQL.listSubAccounts, values: pgListingParams(query) });
-    return listingOf(rows);
+    return pgListingOf(rows);
   }
 }
 

@@ -22,7 +22,7 @@ import { GroupCommit } from "./groupCommit.ts";
 import { prepareStatements, type Statements } from "./sqliteStatements.ts";
 import { sqliteWebhookOutbox, type SqliteWebhookOutbox } from "./webhookOutbox.ts";
 import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
-import { SQLITE_LISTING, dateOrNull, listingOf, sqliteListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
+import { SQLITE_LISTING, dateOrNull, sqliteListingOf, sqliteListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
 
 /** Attempts to take SQLite's write lock before giving up, and the longest pause between them. */
 const LOCK_ATTEMPTS_MAX = 2000;
@@ -265,7 +265,7 @@ export class SqliteChargeStore implements HotPathStore {
 
   async listSubAccounts(query: SubAccountListingQuery): Promise<SubAccountListing> {
     this.#listing ??= this.#db.prepare(SQLITE_LISTING).safeIntegers(true);
-    return listingOf(this.#listing.all(sqliteListingParams(query)) as Parameters<typeof listingOf>[0]);
+    return sqliteListingOf(this.#listing.all(sqliteListingParams(query)) as Parameters<typeof sqliteListingOf>[0]);
   }
 
   get chargeBatches() {

@@ -95,7 +95,8 @@ const sqliteParam = (name: string) => `@${name}`;
 /**
  * SQLite: one row per sub-account of the page (ordered by id), or one row with
  * null account columns when the page is empty, each carrying the team and the
- * total. Values are read with better-sqlite3's safe integers (bigint).
+ * total (none when the team is gone). Values are read with better-sqlite3's
+ * safe integers (bigint); a row costs nothing to hand over in-process.
  */
 export const SQLITE_LISTING = `WITH "page" AS (
   SELECT ${ACCOUNT_COLUMNS.map((column) => `a."${column}"`).join(", ")}
@@ -133,9 +134,18 @@ const epochMs = (column: string) => `(extract(epoch from ${column}) * 1000)::flo
 const PG_DATES = new Set(["periodStart", "deletionScheduledAt", "createdAt", "updatedAt"]);
 const PG_BIGINTS = new Set(["totalSpent", "creditLimit", "budgetAmount", "periodSpent"]);
 
-/** PostgreSQL: the same rows as SQLITE_LISTING; bigints as text, timestamps as epoch milliseconds. */
+/** A column of the page as a JSON value: bigints as text (no precision lost), timestamps as epoch milliseconds. */
+const pgJsonColumn = (column: string) =>
+  `'${column}', ${PG_DATES.has(column) ? epochMs(`p."${column}"`) : PG_BIGINTS.has(column) ? `p."${column}"::text` : `p."${column}"`}`;
+
+/**
+ * PostgreSQL: one row (none when the team is gone) with the team, the total,
+ * and the page as one JSON array of sub-accounts ordered by id, each with its
+ * keys: the driver parses one JSON text instead of a row of columns per
+ * sub-account.
+ */
 export const PG_LISTING = `WITH "page" AS (
-  SELECT ${ACCOUNT_COLUMNS.map((column) => (PG_DATES.has(column) ? `${epochMs(`a."${column}"`)} AS "${column}"` : PG_BIGINTS.has(column) ? `a."${column}"::text AS "${column}"` : `a."${column}"`)).join(", ")}
+  SELECT ${ACCOUNT_COLUMNS.map((column) => `a."${column}"`).join(", ")}
     FROM "Account" a
    WHERE ${filters(pgParam)} AND (${pgParam("after")} IS NULL OR a."id" > ${pgParam("after")})
    ORDER BY a."id" LIMIT ${pgParam("take")}
@@ -143,15 +153,15 @@ export const PG_LISTING = `WITH "page" AS (
 SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance"::text AS "team_balance", t."currency" AS "team_currency",
        t."lowBalanceThreshold"::text AS "team_lowBalanceThreshold", ${epochMs(`t."createdAt"`)} AS "team_createdAt",
        (SELECT count(*)::int FROM "Account" a WHERE ${filters(pgParam)}) AS "totalCount",
-       p.*,
-       CASE WHEN ${pgParam("withKeys")} AND p."id" IS NOT NULL THEN (
-         SELECT coalesce(json_agg(json_build_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
-                  'permissions', k."permissions", 'createdAt', ${epochMs(`k."createdAt"`)}, 'lastUsedAt', ${epochMs(`k."lastUsedAt"`)},
-                  'revokedAt', ${epochMs(`k."revokedAt"`)}, 'expiresAt', ${epochMs(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
-           FROM "ApiKey" k WHERE k."accountId" = p."id") END AS "apiKeys"
-  FROM "Team" t LEFT JOIN "page" p ON true
- WHERE t."id" = $1
- ORDER BY p."id"`;
+       (SELECT coalesce(json_agg(json_build_object(${ACCOUNT_COLUMNS.map(pgJsonColumn).join(", ")},
+          'apiKeys', CASE WHEN ${pgParam("withKeys")} THEN (
+            SELECT coalesce(json_agg(json_build_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
+                     'permissions', k."permissions", 'createdAt', ${epochMs(`k."createdAt"`)}, 'lastUsedAt', ${epochMs(`k."lastUsedAt"`)},
+                     'revokedAt', ${epochMs(`k."revokedAt"`)}, 'expiresAt', ${epochMs(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
+              FROM "ApiKey" k WHERE k."accountId" = p."id") END) ORDER BY p."id"), '[]'::json)
+          FROM "page" p) AS "page"
+  FROM "Team" t
+ WHERE t."id" = $1`;
 
 /** The parameters of PG_LISTING, in order. */
 export function pgListingParams(query: SubAccountListingQuery): unknown[] {
@@ -168,8 +178,10 @@ export function dateOrNull(value: Scalar | Date | undefined): Date | null {
 }
 
 const bigintOrNull = (value: Scalar) => (value === null ? null : BigInt(value));
-/** A JSON column: parsed by pg already (jsonb), text on SQLite. */
-const json = (value: unknown) => (typeof value === "string" ? (JSON.parse(value) as unknown) : (value ?? null));
+/** A JSON column of SQLite (text, or NULL). */
+const sqliteJson = (value: unknown) => (typeof value === "string" ? (JSON.parse(value) as unknown) : null);
+/** A JSON value of PG_LISTING's page, parsed with it. */
+const parsedJson = (value: unknown) => value ?? null;
 
 interface KeyJson {
   id: string;
@@ -189,7 +201,7 @@ function keyOf(key: KeyJson): ListedApiKey {
     name: key.name,
     environment: key.environment,
     keyPrefix: key.keyPrefix,
-    permissions: json(key.permissions),
+    permissions: key.permissions,
     createdAt: dateOrNull(key.createdAt)!,
     lastUsedAt: dateOrNull(key.lastUsedAt),
     revokedAt: dateOrNull(key.revokedAt),
@@ -198,9 +210,10 @@ function keyOf(key: KeyJson): ListedApiKey {
   };
 }
 
-type Row = Record<string, Scalar | Date | object>;
+type Row = Record<string, unknown>;
 
-function subAccountOf(row: Row, teamId: string): ListedSubAccount {
+/** A sub-account from its row (SQLite) or JSON object (PostgreSQL); `json` reads its JSON columns. */
+function subAccountOf(row: Row, teamId: string, json: (value: unknown) => unknown): ListedSubAccount {
   const s = row as Record<string, Scalar>;
   return {
     id: s.id as string,
@@ -214,29 +227,43 @@ function subAccountOf(row: Row, teamId: string): ListedSubAccount {
     chargeCount: Number(s.chargeCount),
     budgetAmount: bigintOrNull(s.budgetAmount!),
     budgetPeriod: s.budgetPeriod as string | null,
-    periodStart: dateOrNull(row.periodStart as Scalar),
+    periodStart: dateOrNull(s.periodStart),
     periodSpent: BigInt(s.periodSpent!),
     alertThresholds: json(row.alertThresholds),
     metadata: json(row.metadata),
-    deletionScheduledAt: dateOrNull(row.deletionScheduledAt as Scalar),
-    createdAt: dateOrNull(row.createdAt as Scalar)!,
-    updatedAt: dateOrNull(row.updatedAt as Scalar)!,
+    deletionScheduledAt: dateOrNull(s.deletionScheduledAt),
+    createdAt: dateOrNull(s.createdAt)!,
+    updatedAt: dateOrNull(s.updatedAt)!,
     apiKeys: row.apiKeys == null ? [] : (json(row.apiKeys) as KeyJson[]).map(keyOf),
   };
 }
 
-/** The listing from the rows of SQLITE_LISTING or PG_LISTING (either driver's values). */
-export function listingOf(rows: Row[]): SubAccountListing {
+function teamOf(row: Row): ListedTeam {
+  const s = row as Record<string, Scalar>;
+  return {
+    id: s.team_id as string,
+    name: s.team_name as string,
+    balance: BigInt(s.team_balance!),
+    currency: s.team_currency as string,
+    lowBalanceThreshold: bigintOrNull(s.team_lowBalanceThreshold!),
+    createdAt: dateOrNull(s.team_createdAt)!,
+  };
+}
+
+/** The listing from the rows of SQLITE_LISTING. */
+export function sqliteListingOf(rows: Row[]): SubAccountListing {
   const first = rows[0];
   if (!first) return { team: null, totalCount: 0, rows: [] };
-  const team: ListedTeam = {
-    id: first.team_id as string,
-    name: first.team_name as string,
-    balance: BigInt(first.team_balance as string | bigint),
-    currency: first.team_currency as string,
-    lowBalanceThreshold: bigintOrNull(first.team_lowBalanceThreshold as Scalar),
-    createdAt: dateOrNull(first.team_createdAt as Scalar)!,
-  };
-  const accounts = rows.filter((row) => row.id != null).map((row) => subAccountOf(row, team.id));
+  const team = teamOf(first);
+  const accounts = rows.filter((row) => row.id != null).map((row) => subAccountOf(row, team.id, sqliteJson));
+  return { team, totalCount: Number(first.totalCount), rows: accounts };
+}
+
+/** The listing from the row of PG_LISTING. */
+export function pgListingOf(rows: Row[]): SubAccountListing {
+  const first = rows[0];
+  if (!first) return { team: null, totalCount: 0, rows: [] };
+  const team = teamOf(first);
+  const accounts = (first.page as Row[]).map((row) => subAccountOf(row, team.id, parsedJson));
   return { team, totalCount: Number(first.totalCount), rows: accounts };
 }
