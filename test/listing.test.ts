@@ -157,6 +157,18 @@ describe("the subAccounts listing over HTTP", () => {
     expect(page).toEqual({ totalCount: SUB_ACCOUNTS, pageInfo: { hasNextPage: false, endCursor: null }, edges: [] });
   });
 
+  it("reports errors in queries with their code, place in the document and path, as graphql-js does", async () => {
+    const badCursor = await gw.gql(`query { subAccounts(first: 2, after: "nope") { totalCount } }`, {}, mainKey);
+    expect(badCursor.errors).toHaveLength(1);
+    expect(Object.keys(badCursor.errors![0]!).sort()).toEqual(["extensions", "locations", "message", "path"]);
+    expect(badCursor.errors![0]).toMatchObject({ path: ["subAccounts"], locations: [{ line: 1, column: 9 }], extensions: { code: "invalid_request", details: { field: "after" } } });
+    const unknown = await gw.gql(`query One($id: ID!) {\n  subAccount(id: $id) { id }\n}`, { id: "cnotasubaccount000000000" }, mainKey);
+    expect(unknown.errors![0]).toMatchObject({ path: ["subAccount"], locations: [{ line: 2, column: 3 }], extensions: { code: "not_found" } });
+    const badVariable = await gw.gql(LIST, { first: "ten" }, mainKey);
+    expect(badVariable.status).toBe(400);
+    expect(badVariable.errors![0]).toMatchObject({ extensions: { code: "invalid_request", details: { field: "first" } } });
+  });
+
   it("answers the bench's listing in at most 3 SQL statements, authentication included, cold key or not", async () => {
     // A key never used: its read, its lastUsedAt touch (in the background) and the listing.
     const team = await gw.createTeam({ name: "Counted" });
