@@ -89,6 +89,13 @@ const ACCOUNT_COLUMNS = [
   "id", "name", "externalId", "status", "totalSpent", "creditLimit", "chargeCount", "budgetAmount", "budgetPeriod",
   "periodStart", "periodSpent", "alertThresholds", "metadata", "deletionScheduledAt", "createdAt", "updatedAt",
 ] as const;
+type AccountColumn = (typeof ACCOUNT_COLUMNS)[number];
+/** PG_LISTING's page holds each sub-account as an array of ACCOUNT_COLUMNS, then its keys. */
+const ACCOUNT_INDEX = Object.fromEntries(ACCOUNT_COLUMNS.map((column, index) => [column, index])) as Record<AccountColumn, number>;
+const KEYS_INDEX = ACCOUNT_COLUMNS.length;
+
+/** A key as an array of these, in this order, on both databases: JSON without a name per value. */
+const KEY_COLUMNS = ["id", "name", "environment", "keyPrefix", "permissions", "createdAt", "lastUsedAt", "revokedAt", "expiresAt"] as const;
 
 const sqliteParam = (name: string) => `@${name}`;
 
@@ -109,9 +116,7 @@ SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance" AS "team_balanc
        (SELECT count(*) FROM "Account" a WHERE ${filters(sqliteParam)}) AS "totalCount",
        p.*,
        CASE WHEN @withKeys = 1 AND p."id" IS NOT NULL THEN (
-         SELECT json_group_array(json_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
-                  'permissions', json(k."permissions"), 'createdAt', k."createdAt", 'lastUsedAt', k."lastUsedAt",
-                  'revokedAt', k."revokedAt", 'expiresAt', k."expiresAt") ORDER BY k."id")
+         SELECT json_group_array(json_array(${KEY_COLUMNS.map((column) => (column === "permissions" ? `json(k."permissions")` : `k."${column}"`)).join(", ")}) ORDER BY k."id")
            FROM "ApiKey" k WHERE k."accountId" = p."id") END AS "apiKeys"
   FROM "Team" t LEFT JOIN "page" p ON 1 = 1
  WHERE t."id" = @teamId
@@ -135,14 +140,15 @@ const PG_DATES = new Set(["periodStart", "deletionScheduledAt", "createdAt", "up
 const PG_BIGINTS = new Set(["totalSpent", "creditLimit", "budgetAmount", "periodSpent"]);
 
 /** A column of the page as a JSON value: bigints as text (no precision lost), timestamps as epoch milliseconds. */
-const pgJsonColumn = (column: string) =>
-  `'${column}', ${PG_DATES.has(column) ? epochMs(`p."${column}"`) : PG_BIGINTS.has(column) ? `p."${column}"::text` : `p."${column}"`}`;
+const pgJsonColumn = (column: string) => (PG_DATES.has(column) ? epochMs(`p."${column}"`) : PG_BIGINTS.has(column) ? `p."${column}"::text` : `p."${column}"`);
+const PG_KEY_DATES = new Set(["createdAt", "lastUsedAt", "revokedAt", "expiresAt"]);
+const pgKeyColumn = (column: string) => (PG_KEY_DATES.has(column) ? epochMs(`k."${column}"`) : `k."${column}"`);
 
 /**
  * PostgreSQL: one row (none when the team is gone) with the team, the total,
- * and the page as one JSON array of sub-accounts ordered by id, each with its
- * keys: the driver parses one JSON text instead of a row of columns per
- * sub-account.
+ * and the page as one JSON array of sub-accounts ordered by id, each an array
+ * of ACCOUNT_COLUMNS and its keys: the driver parses one JSON text, without
+ * column names, instead of a row of columns per sub-account.
  */
 export const PG_LISTING = `WITH "page" AS (
   SELECT ${ACCOUNT_COLUMNS.map((column) => `a."${column}"`).join(", ")}
@@ -153,11 +159,9 @@ export const PG_LISTING = `WITH "page" AS (
 SELECT t."id" AS "team_id", t."name" AS "team_name", t."balance"::text AS "team_balance", t."currency" AS "team_currency",
        t."lowBalanceThreshold"::text AS "team_lowBalanceThreshold", ${epochMs(`t."createdAt"`)} AS "team_createdAt",
        (SELECT count(*)::int FROM "Account" a WHERE ${filters(pgParam)}) AS "totalCount",
-       (SELECT coalesce(json_agg(json_build_object(${ACCOUNT_COLUMNS.map(pgJsonColumn).join(", ")},
-          'apiKeys', CASE WHEN ${pgParam("withKeys")} THEN (
-            SELECT coalesce(json_agg(json_build_object('id', k."id", 'name', k."name", 'environment', k."environment", 'keyPrefix', k."keyPrefix",
-                     'permissions', k."permissions", 'createdAt', ${epochMs(`k."createdAt"`)}, 'lastUsedAt', ${epochMs(`k."lastUsedAt"`)},
-                     'revokedAt', ${epochMs(`k."revokedAt"`)}, 'expiresAt', ${epochMs(`k."expiresAt"`)}) ORDER BY k."id"), '[]'::json)
+       (SELECT coalesce(json_agg(json_build_array(${ACCOUNT_COLUMNS.map(pgJsonColumn).join(", ")},
+          CASE WHEN ${pgParam("withKeys")} THEN (
+            SELECT coalesce(json_agg(json_build_array(${KEY_COLUMNS.map(pgKeyColumn).join(", ")}) ORDER BY k."id"), '[]'::json)
               FROM "ApiKey" k WHERE k."accountId" = p."id") END) ORDER BY p."id"), '[]'::json)
           FROM "page" p) AS "page"
   FROM "Team" t
@@ -183,58 +187,52 @@ const sqliteJson = (value: unknown) => (typeof value === "string" ? (JSON.parse(
 /** A JSON value of PG_LISTING's page, parsed with it. */
 const parsedJson = (value: unknown) => value ?? null;
 
-interface KeyJson {
-  id: string;
-  name: string;
-  environment: string;
-  keyPrefix: string;
-  permissions: unknown;
-  createdAt: string | number;
-  lastUsedAt: string | number | null;
-  revokedAt: string | number | null;
-  expiresAt: string | number | null;
-}
+type KeyJson = [string, string, string, string, unknown, Scalar, Scalar, Scalar, Scalar];
 
-function keyOf(key: KeyJson): ListedApiKey {
+function keyOf([id, name, environment, keyPrefix, permissions, createdAt, lastUsedAt, revokedAt, expiresAt]: KeyJson): ListedApiKey {
   return {
-    id: key.id,
-    name: key.name,
-    environment: key.environment,
-    keyPrefix: key.keyPrefix,
-    permissions: key.permissions,
-    createdAt: dateOrNull(key.createdAt)!,
-    lastUsedAt: dateOrNull(key.lastUsedAt),
-    revokedAt: dateOrNull(key.revokedAt),
-    expiresAt: dateOrNull(key.expiresAt),
+    id,
+    name,
+    environment,
+    keyPrefix,
+    permissions,
+    createdAt: dateOrNull(createdAt)!,
+    lastUsedAt: dateOrNull(lastUsedAt),
+    revokedAt: dateOrNull(revokedAt),
+    expiresAt: dateOrNull(expiresAt),
     account: { kind: "sub" },
   };
 }
 
 type Row = Record<string, unknown>;
 
-/** A sub-account from its row (SQLite) or JSON object (PostgreSQL); `json` reads its JSON columns. */
-function subAccountOf(row: Row, teamId: string, json: (value: unknown) => unknown): ListedSubAccount {
-  const s = row as Record<string, Scalar>;
+/**
+ * A sub-account from `value`, which reads a column of its row (SQLite) or of
+ * its array (PostgreSQL), `keys` its keys (null: not read); `json` reads its
+ * JSON columns.
+ */
+function subAccountOf(value: (column: AccountColumn) => unknown, keys: KeyJson[] | null, teamId: string, json: (value: unknown) => unknown): ListedSubAccount {
+  const scalar = value as (column: AccountColumn) => Scalar;
   return {
-    id: s.id as string,
+    id: scalar("id") as string,
     teamId,
     kind: "sub",
-    name: s.name as string,
-    externalId: s.externalId as string | null,
-    status: s.status as string,
-    totalSpent: BigInt(s.totalSpent!),
-    creditLimit: bigintOrNull(s.creditLimit!),
-    chargeCount: Number(s.chargeCount),
-    budgetAmount: bigintOrNull(s.budgetAmount!),
-    budgetPeriod: s.budgetPeriod as string | null,
-    periodStart: dateOrNull(s.periodStart),
-    periodSpent: BigInt(s.periodSpent!),
-    alertThresholds: json(row.alertThresholds),
-    metadata: json(row.metadata),
-    deletionScheduledAt: dateOrNull(s.deletionScheduledAt),
-    createdAt: dateOrNull(s.createdAt)!,
-    updatedAt: dateOrNull(s.updatedAt)!,
-    apiKeys: row.apiKeys == null ? [] : (json(row.apiKeys) as KeyJson[]).map(keyOf),
+    name: scalar("name") as string,
+    externalId: scalar("externalId") as string | null,
+    status: scalar("status") as string,
+    totalSpent: BigInt(scalar("totalSpent")!),
+    creditLimit: bigintOrNull(scalar("creditLimit")),
+    chargeCount: Number(scalar("chargeCount")),
+    budgetAmount: bigintOrNull(scalar("budgetAmount")),
+    budgetPeriod: scalar("budgetPeriod") as string | null,
+    periodStart: dateOrNull(scalar("periodStart")),
+    periodSpent: BigInt(scalar("periodSpent")!),
+    alertThresholds: json(value("alertThresholds")),
+    metadata: json(value("metadata")),
+    deletionScheduledAt: dateOrNull(scalar("deletionScheduledAt")),
+    createdAt: dateOrNull(scalar("createdAt"))!,
+    updatedAt: dateOrNull(scalar("updatedAt"))!,
+    apiKeys: keys === null ? [] : keys.map(keyOf),
   };
 }
 
@@ -255,7 +253,9 @@ export function sqliteListingOf(rows: Row[]): SubAccountListing {
   const first = rows[0];
   if (!first) return { team: null, totalCount: 0, rows: [] };
   const team = teamOf(first);
-  const accounts = rows.filter((row) => row.id != null).map((row) => subAccountOf(row, team.id, sqliteJson));
+  const accounts = rows
+    .filter((row) => row.id != null)
+    .map((row) => subAccountOf((column) => row[column], sqliteJson(row.apiKeys) as KeyJson[] | null, team.id, sqliteJson));
   return { team, totalCount: Number(first.totalCount), rows: accounts };
 }
 
@@ -264,6 +264,8 @@ export function pgListingOf(rows: Row[]): SubAccountListing {
   const first = rows[0];
   if (!first) return { team: null, totalCount: 0, rows: [] };
   const team = teamOf(first);
-  const accounts = (first.page as Row[]).map((row) => subAccountOf(row, team.id, parsedJson));
+  const accounts = (first.page as unknown[][]).map((values) =>
+    subAccountOf((column) => values[ACCOUNT_INDEX[column]], values[KEYS_INDEX] as KeyJson[] | null, team.id, parsedJson),
+  );
   return { team, totalCount: Number(first.totalCount), rows: accounts };
 }
