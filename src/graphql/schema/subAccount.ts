@@ -127,7 +127,7 @@ builder.queryFields((t) => ({
         // The plan of the nodes' selection: it records that the listing's rows carry what SubAccount's fields read
         // (src/db/subAccountListing.ts reads every column they expose, and the keys when apiKeys is asked for).
         const query = queryFromInfo({ context: ctx, info, path: ["edges", "node"] });
-        const selected = (query as { select?: Record<string, unknown>; include?: Record<string, unknown> });
+        const selected = query as { select?: Record<string, unknown>; include?: Record<string, unknown> };
         const withKeys = (selected.include ?? selected.select)?.apiKeys !== undefined;
         const { page, totalCount, team } = await ctx.services.accounts.listing(ctx.actor, args, { withKeys });
         if (team) ctx.loaders.rememberTeam(team);
