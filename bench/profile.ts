@@ -19,7 +19,7 @@ import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { SEND_INPUT, SEND_MUTATION } from "./load.ts";
 import { seedHistory } from "./history.ts";
-import { BALANCE_QUERY, REPORT_QUERY, body } from "./queries.ts";
+import { BALANCE_QUERY, LISTING_QUERY, REPORT_QUERY, body } from "./queries.ts";
 import { seedTeam } from "./seed.ts";
 
 interface CallFrame {
@@ -41,8 +41,8 @@ interface CpuProfile {
 }
 
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
-/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,report; default all). */
-const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout,report").split(",");
+/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,listing,report; default all). */
+const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout,listing,report").split(",");
 const reportEntries = Number(process.env.BENCH_REPORT_ENTRIES ?? 1_000_000);
 const fanoutSubscribers = Number(process.env.BENCH_PROFILE_SUBSCRIBERS ?? 1000);
 const fanoutRate = Number(process.env.BENCH_PROFILE_FANOUT_RATE ?? 10);
@@ -197,6 +197,10 @@ async function main(): Promise<void> {
     sections.push(await profileUnderLoad(gateway, "sends", { urls: [gateway.url], connections: 50, send: { keys, runId: `profile-${randomBytes(4).toString("hex")}` } }));
   }
   if (only.includes("fanout")) sections.push(await profileFanout(gateway, team));
+  if (only.includes("listing")) {
+    const listingTeam = await seedTeam({ gatewayUrl: gateway.url, databaseUrl, name: "Profile listing", balance: 5e6, subAccounts: 100, creditLimit: 50_000 });
+    sections.push(await profileUnderLoad(gateway, "listing", { urls: [gateway.url], connections: 10, query: { body: body(LISTING_QUERY), key: listingTeam.mainKey } }));
+  }
   if (only.includes("report")) sections.push(await profileReport(gateway, databaseUrl));
   const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
   writeFileSync(path.join(outDir, "summary.md"), summary);

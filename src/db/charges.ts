@@ -4,6 +4,7 @@ import { assert } from "../domain/errors.ts";
 import { centsToNumber } from "../domain/money.ts";
 import type { Channel } from "../domain/channels.ts";
 import { periodStarts, utcDay, type BudgetPeriod } from "../domain/periods.ts";
+import type { SubAccountListing, SubAccountListingQuery } from "./subAccountListing.ts";
 
 /** Everything the charge rule needs, decided before the transaction starts. */
 export interface ChargeAttempt {
@@ -151,6 +152,8 @@ export interface AccountBalanceRecord {
 export interface AccessReads {
   findKeyByHash(keyHash: string): Promise<KeyRecord | null>;
   readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null>;
+  /** The team, its sub-accounts' total and one page of them with their keys, in one statement (src/db/subAccountListing.ts). */
+  listSubAccounts(query: SubAccountListingQuery): Promise<SubAccountListing>;
 }
 
 /** The store of the hot paths: the charge rule and the per-request reads. */

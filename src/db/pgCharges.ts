@@ -18,6 +18,7 @@ import {
 import { GroupCommit } from "./groupCommit.ts";
 import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
 import { withMessageWebhookEvents } from "./webhookOutbox.ts";
+import { PG_LISTING, pgListingOf, pgListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
 
 /** Connections this instance keeps for the charge path. */
 const POOL_MAX = 10;
@@ -55,6 +56,7 @@ const SQL = {
   accountState: `SELECT t."balance"::text, t."currency", a."totalSpent"::text, a."creditLimit"::text, a."status",
           a."budgetAmount"::text, a."budgetPeriod", a."periodStart" AT TIME ZONE 'UTC' AS "periodStart", a."periodSpent"::text
      FROM "Account" a JOIN "Team" t ON t."id" = a."teamId" WHERE a."id" = $1`,
+  listSubAccounts: PG_LISTING,
   touchApiKey: `UPDATE "ApiKey" SET "lastUsedAt" = $2::timestamptz AT TIME ZONE 'UTC'
     WHERE "id" = $1 AND ("lastUsedAt" IS NULL OR "lastUsedAt" < ($3::timestamptz AT TIME ZONE 'UTC'))`,
 };
@@ -237,6 +239,12 @@ export class PgChargeStore implements HotPathStore {
 
   async readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null> {
     return (await this.#accountState(accountId)) ?? null;
+  }
+
+  async listSubAccounts(query: SubAccountListingQuery): Promise<SubAccountListing> {
+    this.#onQuery(SQL.listSubAccounts);
+    const { rows } = await this.#pool.query({ name: "listSubAccounts", text: SQL.listSubAccounts, values: pgListingParams(query) });
+    return pgListingOf(rows);
   }
 }
 

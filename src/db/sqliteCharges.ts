@@ -22,6 +22,7 @@ import { GroupCommit } from "./groupCommit.ts";
 import { prepareStatements, type Statements } from "./sqliteStatements.ts";
 import { sqliteWebhookOutbox, type SqliteWebhookOutbox } from "./webhookOutbox.ts";
 import { StatusReportBatcher, type StatusReport } from "./statusReports.ts";
+import { SQLITE_LISTING, dateOrNull, sqliteListingOf, sqliteListingParams, type SubAccountListing, type SubAccountListingQuery } from "./subAccountListing.ts";
 
 /** Attempts to take SQLite's write lock before giving up, and the longest pause between them. */
 const LOCK_ATTEMPTS_MAX = 2000;
@@ -35,12 +36,6 @@ function sqliteTimestamp(date: Date): string {
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
-}
-
-/** A DATETIME column as Prisma's adapter writes it (ISO-8601 text; epoch milliseconds if so configured). */
-function sqliteDateOrNull(value: string | number | bigint | null): Date | null {
-  if (value === null) return null;
-  return new Date(typeof value === "bigint" ? Number(value) : value);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -75,6 +70,8 @@ export class SqliteChargeStore implements HotPathStore {
   readonly #advanceStatuses: (reports: StatusReport[]) => void;
   /** Webhook events written in the charge's (or the delivery report's) own transaction. */
   readonly #outbox: SqliteWebhookOutbox;
+  /** The sub-account listing (src/db/subAccountListing.ts), prepared on first use. */
+  #listing: Database.Statement | undefined;
   /** The reports of one event-loop turn share one transaction. */
   readonly #statusReports = new StatusReportBatcher((reports) => this.#write(() => this.#advanceStatuses(reports)));
   /** The charges of one event-loop turn share one transaction; each charge's onCommitted runs right after it. */
@@ -216,7 +213,7 @@ export class SqliteChargeStore implements HotPathStore {
 
   #accountState(accountId: string): AccountState | undefined {
     const row = this.#statements.accountState.get(accountId) as (Omit<AccountState, "periodStart"> & { periodStart: string | null }) | undefined;
-    return row ? { ...row, periodStart: sqliteDateOrNull(row.periodStart) } : undefined;
+    return row ? { ...row, periodStart: dateOrNull(row.periodStart) } : undefined;
   }
 
   /** Runs one autocommit statement, retrying asynchronously while another connection holds the write lock. */
@@ -249,16 +246,21 @@ export class SqliteChargeStore implements HotPathStore {
     return {
       id: row.id,
       environment: row.environment,
-      revokedAt: sqliteDateOrNull(row.revokedAt),
-      expiresAt: sqliteDateOrNull(row.expiresAt),
+      revokedAt: dateOrNull(row.revokedAt),
+      expiresAt: dateOrNull(row.expiresAt),
       permissions: JSON.parse(row.permissions) as unknown,
-      lastUsedAt: sqliteDateOrNull(row.lastUsedAt),
+      lastUsedAt: dateOrNull(row.lastUsedAt),
       account: { id: row.accountId, teamId: row.teamId, kind: row.kind, status: row.status },
     };
   }
 
   async readAccountBalance(accountId: string): Promise<AccountBalanceRecord | null> {
     return this.#accountState(accountId) ?? null;
+  }
+
+  async listSubAccounts(query: SubAccountListingQuery): Promise<SubAccountListing> {
+    this.#listing ??= this.#db.prepare(SQLITE_LISTING).safeIntegers(true);
+    return sqliteListingOf(this.#listing.all(sqliteListingParams(query)) as Parameters<typeof sqliteListingOf>[0]);
   }
 
   get chargeBatches() {

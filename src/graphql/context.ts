@@ -18,6 +18,8 @@ type AccountRow = Awaited<ReturnType<Db["account"]["findMany"]>>[number];
 export function createLoaders(prisma: Db) {
   let teamById: DataLoader<string, TeamRow | null> | undefined;
   let accountById: DataLoader<string, AccountRow | null> | undefined;
+  /** The teams this request has read, by whichever statement: the ones a field can answer from without waiting. */
+  const teams = new Map<string, TeamRow>();
   // Made on first use: a subscription's context lives as long as it streams, mostly without needing either.
   return {
     /** Teams by id, one SQL statement per tick however many fields ask. */
@@ -27,9 +29,18 @@ export function createLoaders(prisma: Db) {
           where: { id: { in: [...ids] } },
           select: { id: true, name: true, balance: true, currency: true, lowBalanceThreshold: true, createdAt: true },
         });
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        return ids.map((id) => byId.get(id) ?? null);
+        for (const row of rows) teams.set(row.id, row);
+        return ids.map((id) => teams.get(id) ?? null);
       }));
+    },
+    /** A team this request already read (see `rememberTeam`), or undefined: then ask `teamById`. */
+    knownTeam(id: string): TeamRow | undefined {
+      return teams.get(id);
+    },
+    /** A team read by another statement of this request (the sub-account listing's): `teamById` and `knownTeam` answer with it. */
+    rememberTeam(team: TeamRow): void {
+      teams.set(team.id, team);
+      this.teamById.prime(team.id, team);
     },
     /** Accounts by id (an alert's sub-account), one statement per tick; the caller scopes ids to its team. */
     get accountById(): DataLoader<string, AccountRow | null> {

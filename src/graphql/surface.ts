@@ -8,6 +8,7 @@ import type { Services } from "../services/index.ts";
 import { contextFactory, type GraphQLContext } from "./context.ts";
 import { graphQLErrorBody, toClientError, toValidationError } from "./errors.ts";
 import { GRAPHIQL_OPTIONS, graphiqlPage, graphiqlPageHeaders } from "./graphiql.ts";
+import { compiledQueries } from "./plugins/compiledQueries.ts";
 import { codedContentNegotiationErrors } from "./plugins/contentNegotiation.ts";
 import { executionTimeout } from "./plugins/executionTimeout.ts";
 import { observe } from "./plugins/observe.ts";
@@ -57,6 +58,8 @@ export function createGraphQLServer(edge: Edge, services: Services, prisma: Db):
       validationErrors,
       queryLimitsPlugin({ production }),
       ...(production ? [disableIntrospection] : []),
+      // Before the time limit, which wraps the executor it picks.
+      compiledQueries(),
       executionTimeout(config.REQUEST_TIMEOUT_MS),
       observe(edge.metrics),
       trustedDocumentsPlugin(documentStore(config.TRUSTED_DOCUMENTS?.documents), { production }),

@@ -22,6 +22,7 @@ import { authorize } from "./auth.ts";
 import type { Actor, ServiceDeps } from "./deps.ts";
 import { recordApiKeyEvents, recordSubAccountEvents, recordWebhookEvent, subAccountEventData } from "./webhooks/events.ts";
 import type { WebhookEventType } from "../domain/webhooks.ts";
+import type { SubAccountListing } from "../db/subAccountListing.ts";
 
 /** Days between deactivation and the purge (README.md, the tour's "Deactivate"). */
 export const DELETION_GRACE_DAYS = 14;
@@ -147,14 +148,15 @@ export class AccountsService {
     if (missing !== undefined) throw notFound("Sub-account", missing);
   }
 
-  #filterWhere(actor: Actor, filters: object): Prisma.AccountWhereInput {
-    const parsed = parseInput(listFilters, filters);
-    return {
-      teamId: actor.teamId,
-      kind: "sub",
-      ...(parsed.status ? { status: parsed.status } : {}),
-      ...(parsed.externalId != null ? { externalId: parsed.externalId } : {}),
-    };
+  /** The list's filters (status, externalId), each null when not given. */
+  #filters(args: object): { status: string | null; externalId: string | null } {
+    const parsed = parseInput(listFilters, args);
+    return { status: parsed.status || null, externalId: parsed.externalId ?? null };
+  }
+
+  #filterWhere(actor: Actor, args: object): Prisma.AccountWhereInput {
+    const { status, externalId } = this.#filters(args);
+    return { teamId: actor.teamId, kind: "sub", ...(status !== null ? { status } : {}), ...(externalId !== null ? { externalId } : {}) };
   }
 
   async create(actorOrNull: Actor | null, input: unknown) {
@@ -217,9 +219,26 @@ export class AccountsService {
     );
   }
 
-  async count(actorOrNull: Actor | null, filters: object) {
+  /**
+   * The same page as `list`, with the total matching the filters and the
+   * caller's team (the balance every row's balance view shows), read in one
+   * statement through the driver (src/db/subAccountListing.ts): the GraphQL
+   * `subAccounts` connection. Keys are aggregated only when `withKeys`.
+   */
+  async listing(actorOrNull: Actor | null, args: object, options: { withKeys: boolean }) {
     const actor = authorize(actorOrNull, "sub_accounts:read");
-    return this.deps.prisma.account.count({ where: this.#filterWhere(actor, filters) });
+    const filters = this.#filters(args);
+    const request = pageRequest(args);
+    let read: SubAccountListing = { team: null, totalCount: 0, rows: [] };
+    const page = await readPage(
+      request,
+      async (take) => {
+        read = await this.deps.store.listSubAccounts({ teamId: actor.teamId, ...filters, after: request.after?.[0] ?? null, take, withKeys: options.withKeys });
+        return read.rows;
+      },
+      (row) => [row.id],
+    );
+    return { page, totalCount: read.totalCount, team: read.team };
   }
 
   /**

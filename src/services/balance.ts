@@ -38,8 +38,8 @@ export function subAccountBalanceView(
   };
 }
 
-/** The account columns a sub-account's balance view reads (GraphQL selects them for SubAccount.balance). */
-export const BALANCE_COLUMNS = { totalSpent: true, creditLimit: true, budgetAmount: true, budgetPeriod: true, periodStart: true, periodSpent: true } as const;
+/** The account columns a sub-account's balance view reads. */
+const BALANCE_COLUMNS = { totalSpent: true, creditLimit: true, budgetAmount: true, budgetPeriod: true, periodStart: true, periodSpent: true } as const;
 
 const accountBalanceSelect = { ...BALANCE_COLUMNS, team: { select: { balance: true, currency: true } } } as const;
 

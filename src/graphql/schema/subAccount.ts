@@ -1,9 +1,10 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import type { Account as AccountRow } from "../../generated/sqlite/client.ts";
-import { BALANCE_COLUMNS, subAccountBalanceView } from "../../services/balance.ts";
+import { subAccountBalanceView } from "../../services/balance.ts";
 import { budgetView } from "../../services/budgets.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../../domain/alerts.ts";
 import { assert } from "../../domain/errors.ts";
+import type { Page } from "../../domain/paging.ts";
 import { builder } from "../builder.ts";
 import { connectionOf } from "../connections.ts";
 import { Balance } from "./balance.ts";
@@ -16,6 +17,9 @@ export const SubAccountStatus = builder.enumType("SubAccountStatus", {
   } as const,
 });
 
+// Without a type-level select, every query of this type reads all the account's columns (Pothos's include mode), and the
+// listing's rows carry every column a field reads (src/db/subAccountListing.ts): fields that read columns need no `select`,
+// which would make Pothos look up, for each row, which query loaded it.
 export const SubAccount = builder.prismaObject("Account", {
   variant: "SubAccount",
   description: "An isolated account of the team, with its own keys and usage, charged to the team's balance.",
@@ -35,22 +39,22 @@ export const SubAccount = builder.prismaObject("Account", {
       type: Budget,
       nullable: true,
       description: "Its spending cap that renews each period, as of now; null without one.",
-      select: { budgetAmount: true, budgetPeriod: true, periodStart: true, periodSpent: true },
       resolve: (row, _args, ctx) => budgetView(row, ctx.services.clock.now()),
     }),
     alertThresholds: t.intList({
       description: "Percentages of its credit limit and of its budget whose crossing raises a spend alert (default 80 and 100).",
-      select: { alertThresholds: true },
       resolve: (row) => (row.alertThresholds as number[] | null) ?? [...DEFAULT_ALERT_THRESHOLDS],
     }),
     balance: t.field({
       type: Balance,
-      // The team through the request's loader: one read for the whole page, none when authentication already read it.
-      select: { ...BALANCE_COLUMNS, teamId: true },
-      resolve: async (row, _args, ctx) => {
-        const team = await ctx.loaders.teamById.load(row.teamId);
-        assert(team !== null, "a sub-account's team exists");
-        return subAccountBalanceView(team, row, ctx.services.clock.now());
+      // The team as this request read it: at once when the listing read it with the page, else one loader read for the whole page.
+      resolve: (row, _args, ctx) => {
+        const known = ctx.loaders.knownTeam(row.teamId);
+        if (known) return subAccountBalanceView(known, row, ctx.services.clock.now());
+        return ctx.loaders.teamById.load(row.teamId).then((team) => {
+          assert(team !== null, "a sub-account's team exists");
+          return subAccountBalanceView(team, row, ctx.services.clock.now());
+        });
       },
     }),
     deletionScheduledAt: t.expose("deletionScheduledAt", {
@@ -120,14 +124,20 @@ builder.queryFields((t) => ({
         externalId: t.arg.string(),
       },
       resolve: async (_root, args, ctx, info) => {
+        // The plan of the nodes' selection: it records that the listing's rows carry what SubAccount's fields read
+        // (src/db/subAccountListing.ts reads every column they expose, and the keys when apiKeys is asked for).
         const query = queryFromInfo({ context: ctx, info, path: ["edges", "node"] });
-        const page = await ctx.services.accounts.list(ctx.actor, args, query);
-        return { ...connectionOf(page), totalCount: () => ctx.services.accounts.count(ctx.actor, args) };
+        const selected = query as { select?: Record<string, unknown>; include?: Record<string, unknown> };
+        const withKeys = (selected.include ?? selected.select)?.apiKeys !== undefined;
+        const { page, totalCount, team } = await ctx.services.accounts.listing(ctx.actor, args, { withKeys });
+        if (team) ctx.loaders.rememberTeam(team);
+        // Rows of the SubAccount type, without the columns no field reads (deactivatedAt).
+        return { ...connectionOf(page as unknown as Page<AccountRow>), totalCount };
       },
     },
     {
       fields: (connection) => ({
-        totalCount: connection.int({ description: "Sub-accounts matching the filters, over every page.", resolve: (parent) => parent.totalCount() }),
+        totalCount: connection.int({ description: "Sub-accounts matching the filters, over every page.", resolve: (parent) => parent.totalCount }),
       }),
     },
   ),
