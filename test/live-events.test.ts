@@ -270,6 +270,7 @@ describe("one of two instances killed during a stream of charges", () => {
       const start = await db.prisma.account.findMany({ where: { id: { in: accounts.map((a) => a.id) } }, select: { id: true, chargeCount: true } });
       const streams = [await subscribeWs<Spend>(survivor.url, mainKey, EVENT), await subscribeWs<Spend>(survivor.url, accounts[0]!.key, EVENT)];
       await untilOpenSubscriptions(survivor.url, 2).catch((error: unknown) => {
+        victim.child.signalGroup("SIGKILL");
         throw new Error(`${String(error)}; the subscribers saw: ${JSON.stringify(streams.map((stream) => ({ errors: stream.errors, events: stream.events.length })))}`);
       });
       const killAt = 100 + Math.floor(Math.random() * 600);

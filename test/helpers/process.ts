@@ -27,6 +27,12 @@ export interface Finished {
   stderr: string;
 }
 
+/** Every child still running: a test that fails half-way must not leave its gateways behind when its worker exits. */
+const running = new Set<Child>();
+process.once("exit", () => {
+  for (const child of running) child.signalGroup("SIGKILL");
+});
+
 /** A child process we started, with its output so far. */
 export class Child {
   readonly process: ChildProcess;
@@ -41,9 +47,11 @@ export class Child {
     this.process = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     this.process.stdout!.on("data", (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.process.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
+    running.add(this);
     this.exited = new Promise((resolve, reject) => {
       this.process.once("error", reject);
       this.process.once("close", (code, signal) => {
+        running.delete(this);
         this.closed = true;
         resolve({ code, signal, stdout: this.stdout, stderr: this.stderr });
       });
