@@ -4,7 +4,8 @@ import type { Logger } from "../logger.ts";
 import type { Authenticated } from "../services/auth.ts";
 import { bearerKey } from "./auth.ts";
 import { readBodyWithinLimit, refuseDeclaredTooLarge } from "./body.ts";
-import { timedOut, toEdgeError, type EdgeError } from "./errors.ts";
+import { createDeadlines } from "./deadlines.ts";
+import { toEdgeError, type EdgeError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { rateLimitSubject, rateLimited, type RateLimiter } from "./rateLimit.ts";
 import { checkReadiness, type Probe, type Readiness } from "./readiness.ts";
@@ -29,6 +30,7 @@ export interface EdgeOptions {
  */
 export function createEdge(options: EdgeOptions) {
   const { config, logger, metrics } = options;
+  const deadlines = createDeadlines(config.REQUEST_TIMEOUT_MS);
   return {
     config,
     logger,
@@ -63,13 +65,17 @@ export function createEdge(options: EdgeOptions) {
       return mapped;
     },
 
+    /** How long an operation may run: REQUEST_TIMEOUT_MS, shared by the requests of each 100 ms (src/edge/deadlines.ts). */
+    deadlines,
+
     /** `work`, or a retryable internal_error once REQUEST_TIMEOUT_MS has passed (subscriptions are not cut). */
-    deadline<T>(work: Promise<T>): Promise<T> {
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(timedOut(config.REQUEST_TIMEOUT_MS)), config.REQUEST_TIMEOUT_MS);
-      });
-      return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+    async deadline<T>(work: Promise<T>): Promise<T> {
+      return deadlines.within(
+        () => work,
+        (error) => {
+          throw error;
+        },
+      );
     },
 
     readiness: (): Promise<Readiness> => checkReadiness(options.probes),

@@ -60,7 +60,7 @@ export function createGraphQLServer(edge: Edge, services: Services, prisma: Db):
       ...(production ? [disableIntrospection] : []),
       // Before the time limit, which wraps the executor it picks.
       compiledQueries(),
-      executionTimeout(config.REQUEST_TIMEOUT_MS),
+      executionTimeout(edge.deadlines),
       observe(edge.metrics),
       trustedDocumentsPlugin(documentStore(config.TRUSTED_DOCUMENTS?.documents), { production }),
       graphiqlPageHeaders,
