@@ -39,9 +39,13 @@ describe("request deadlines shared per slice (src/edge/deadlines.ts)", () => {
       },
       expired,
     );
-    deadlines.within((signal) => signals.push(signal), expired);
+    const note = (signal: AbortSignal) => {
+      signals.push(signal);
+      return "noted";
+    };
+    deadlines.within(note, expired);
     await vi.advanceTimersByTimeAsync(DEADLINE_SLICE_MS);
-    deadlines.within((signal) => signals.push(signal), expired);
+    deadlines.within(note, expired);
     expect(first).toBe("done");
     expect(signals[0]).toBe(signals[1]);
     expect(signals[2]).not.toBe(signals[0]);
