@@ -57,11 +57,15 @@ function startKeyCheck(deps: LiveHubDeps, registry: SubscriptionRegistry): () =>
   const timer = setInterval(() => {
     if (checking || registry.size === 0) return;
     checking = true;
+    const asked = registry.keyIds;
     deps
-      .keyStates(registry.keyIds)
+      .keyStates(asked)
       .then((states) => {
         const now = deps.clock.now();
+        const checked = new Set(asked);
         registry.endWhere((subscription) => {
+          // Opened while the states were read: its key was not asked about (the next check judges it).
+          if (!checked.has(subscription.apiKeyId)) return null;
           const state = states.get(subscription.apiKeyId);
           return state ? streamRefusal(state, now, subscription.scope) : unauthorized("This API key no longer exists; the subscription has ended.");
         });

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { DomainError } from "../src/domain/errors.ts";
+import { createInProcessBus } from "../src/events/inProcess.ts";
+import type { KeyState } from "../src/services/auth.ts";
+import type { Actor } from "../src/services/deps.ts";
+import { createLiveHub, type EventSource } from "../src/services/live/index.ts";
+
+/** Events never arrive here: the test is about which subscriptions the key check ends. */
+const quietSource: EventSource<{ key: string; sequence: number }> = {
+  keyOf: (event) => event.key,
+  sequenceOf: (event) => event.sequence,
+  read: async () => [],
+  latest: async () => new Map(),
+};
+
+const liveKey: KeyState = { revokedAt: null, expiresAt: null, permissions: [], account: { status: "active", kind: "sub" } };
+
+function actor(apiKeyId: string): Actor {
+  return { apiKeyId, accountId: `account-of-${apiKeyId}`, teamId: "team", kind: "sub", environment: "live", scopes: ["spend:read"] } as Actor;
+}
+
+function sink() {
+  const ended: DomainError[] = [];
+  return { ended, update: () => {}, notice: () => {}, end: (error: DomainError) => ended.push(error) };
+}
+
+describe("the key check of open subscriptions (src/services/live/index.ts)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("does not end a subscription opened while the key states were being read: its key was not asked about", async () => {
+    vi.useFakeTimers();
+    const asked: string[][] = [];
+    let answerCheck: (states: Map<string, KeyState>) => void = () => {};
+    const keyStates = vi.fn(async (ids: string[]) => {
+      asked.push(ids);
+      // Opening a stream asks at once; the periodic check (the second question) is held until the test answers it.
+      if (asked.length !== 2) return new Map(ids.map((id) => [id, liveKey]));
+      return new Promise<Map<string, KeyState>>((resolve) => (answerCheck = resolve));
+    });
+    const hub = createLiveHub({ bus: createInProcessBus(), clock: { now: () => new Date() }, onError: (error) => { throw error; }, keyStates });
+    const open = (apiKeyId: string, into: ReturnType<typeof sink>) =>
+      hub.stream({ topic: "spend", actor: actor(apiKeyId), scope: "spend:read", source: quietSource as never, watch: { key: `account-of-${apiKeyId}` }, wants: () => true, resume: new Map(), sink: into });
+    const first = sink();
+    await open("key-a", first);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(asked.at(-1)).toEqual(["key-a"]);
+    const second = sink();
+    await open("key-b", second);
+    answerCheck(new Map([["key-a", liveKey]]));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second.ended).toEqual([]);
+    expect(first.ended).toEqual([]);
+    expect(hub.openSubscriptions).toBe(2);
+    hub.close();
+  });
+
+  it("still ends a subscription whose key was asked about and no longer exists", async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const keyStates = async (ids: string[]) => (++calls === 1 ? new Map(ids.map((id) => [id, liveKey])) : new Map<string, KeyState>());
+    const hub = createLiveHub({ bus: createInProcessBus(), clock: { now: () => new Date() }, onError: (error) => { throw error; }, keyStates });
+    const into = sink();
+    await hub.stream({ topic: "spend", actor: actor("key-gone"), scope: "spend:read", source: quietSource as never, watch: { key: "account-of-key-gone" }, wants: () => true, resume: new Map(), sink: into });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(into.ended.map((error) => error.message)).toEqual(["This API key no longer exists; the subscription has ended."]);
+    expect(hub.openSubscriptions).toBe(0);
+    hub.close();
+  });
+});
