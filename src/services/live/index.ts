@@ -107,8 +107,8 @@ function startLedgerCheck(deps: LiveHubDeps, live: Set<LiveStream<unknown>>): ()
 
 /**
  * Where a stream starts, per key: after the resume point when one is given;
- * otherwise after the latest event now, lowered for the events that arrived
- * while it was read (they came after the subscription began).
+ * otherwise after the latest event when the stream opened, lowered for the
+ * events heard on the bus while it was read (published after it began listening).
  */
 function startingPoints<E>(latest: Map<string, { sequence: number }>, resume: Map<string, number>, stream: LiveStream<E>): Map<string, number> {
   const start = new Map([...latest].map(([key, { sequence }]) => [key, sequence]));
@@ -156,9 +156,12 @@ export function createLiveHub(deps: LiveHubDeps) {
 
   /**
    * Streams one subscription: listens on the bus first (so nothing published
-   * from now on is missed), re-checks the key (closing the revoke-while-subscribing
-   * gap), then starts from the latest events or the resume points, replaying
-   * from the database what comes after those.
+   * from now on is missed), reads the latest events, and only then counts as
+   * open, so every charge committed once it is open comes after its starting
+   * point (a charge committed before the read but published after it was still
+   * heard, and is delivered). Then re-checks the key (closing the
+   * revoke-while-subscribing gap) and starts from the latest events or the
+   * resume points, replaying from the database what comes after those.
    */
   async function stream<T extends keyof Topics>(request: StreamRequest<T>): Promise<() => void> {
     const { actor, sink } = request;
@@ -167,8 +170,8 @@ export function createLiveHub(deps: LiveHubDeps) {
       onError: deps.onError,
     });
     const unsubscribe = deps.bus.subscribe(request.topic, actor.teamId, (event) => subscription.receive(event));
-    const unregister = registry.add({ apiKeyId: actor.apiKeyId, accountId: actor.accountId, scope: request.scope, end: (error) => sink.end(error), notify: (error) => sink.notice(error) });
     const keyIndex = keyIndexFor(request.topic, actor.teamId);
+    let unregister = () => {};
     const stop = () => {
       unsubscribe();
       unregister();
@@ -176,18 +179,24 @@ export function createLiveHub(deps: LiveHubDeps) {
       live.delete(subscription as LiveStream<unknown>);
       subscription.close();
     };
-    const state = (await deps.keyStates([actor.apiKeyId])).get(actor.apiKeyId);
-    if (!state || streamRefusal(state, deps.clock.now(), request.scope)) {
-      stop();
-      sink.end(unauthorized("This API key is no longer valid; the subscription has ended."));
+    try {
+      const watch = request.watch;
+      const latest = await request.source.latest("team" in watch ? { teamIds: [watch.team], keys: [] } : { teamIds: [], keys: [watch.key] });
+      unregister = registry.add({ apiKeyId: actor.apiKeyId, accountId: actor.accountId, scope: request.scope, end: (error) => sink.end(error), notify: (error) => sink.notice(error) });
+      const state = (await deps.keyStates([actor.apiKeyId])).get(actor.apiKeyId);
+      if (!state || streamRefusal(state, deps.clock.now(), request.scope)) {
+        stop();
+        sink.end(unauthorized("This API key is no longer valid; the subscription has ended."));
+        return stop;
+      }
+      subscription.start(startingPoints(latest, request.resume, subscription), keyIndex.keys);
+      live.add(subscription as LiveStream<unknown>);
+      for (const key of request.resume.keys()) void subscription.fill(key, latest.get(key)?.sequence ?? 0);
       return stop;
+    } catch (error) {
+      stop();
+      throw error;
     }
-    const watch = request.watch;
-    const latest = await request.source.latest("team" in watch ? { teamIds: [watch.team], keys: [] } : { teamIds: [], keys: [watch.key] });
-    subscription.start(startingPoints(latest, request.resume, subscription), keyIndex.keys);
-    live.add(subscription as LiveStream<unknown>);
-    for (const key of request.resume.keys()) void subscription.fill(key, latest.get(key)?.sequence ?? 0);
-    return stop;
   }
 
   return {

@@ -24,7 +24,7 @@ function sink() {
   return { ended, update: () => {}, notice: () => {}, end: (error: DomainError) => ended.push(error) };
 }
 
-describe("the key check of open subscriptions (src/services/live/index.ts)", () => {
+describe("the live hub's open subscriptions (src/services/live/index.ts)", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -66,6 +66,44 @@ describe("the key check of open subscriptions (src/services/live/index.ts)", () 
     await vi.advanceTimersByTimeAsync(500);
     expect(into.ended.map((error) => error.message)).toEqual(["This API key no longer exists; the subscription has ended."]);
     expect(hub.openSubscriptions).toBe(0);
+    hub.close();
+  });
+
+  it("delivers a charge committed once the subscription counts as open, even when the starting point is read after the commit and the event published after that", async () => {
+    vi.useFakeTimers();
+    type Charge = { teamId: string; key: string; sequence: number };
+    const ledger: Charge[] = [];
+    const source: EventSource<Charge> = {
+      keyOf: (event) => event.key,
+      sequenceOf: (event) => event.sequence,
+      read: async (key, from, to) => ledger.filter((event) => event.key === key && event.sequence >= from && event.sequence <= to),
+      latest: async () => new Map(ledger.map((event) => [event.key, { teamId: event.teamId, sequence: event.sequence }])),
+    };
+    let answerKeyCheck: () => void = () => {};
+    const keyStates = (ids: string[]) => new Promise<Map<string, KeyState>>((resolve) => (answerKeyCheck = () => resolve(new Map(ids.map((id) => [id, liveKey])))));
+    const bus = createInProcessBus();
+    const hub = createLiveHub({ bus, clock: { now: () => new Date() }, onError: (error) => { throw error; }, keyStates });
+    const received: Charge[] = [];
+    const opened = hub.stream({
+      topic: "spend",
+      actor: actor("key-a"),
+      scope: "spend:read",
+      source: source as never,
+      watch: { key: "account-a" },
+      wants: () => true,
+      resume: new Map(),
+      sink: { update: (event) => received.push(event as never), notice: () => {}, end: () => {} },
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(hub.openSubscriptions).toBe(1);
+    // Counted as open: a charge commits now, and its event is published only after the stream has started.
+    const charge = { teamId: "team", key: "account-a", sequence: 1 };
+    ledger.push(charge);
+    answerKeyCheck();
+    await opened;
+    bus.publish("spend", charge as never);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(received).toEqual([charge]);
     hub.close();
   });
 });
