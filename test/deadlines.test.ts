@@ -6,51 +6,52 @@ describe("request deadlines shared per slice (src/edge/deadlines.ts)", () => {
     vi.useRealTimers();
   });
 
-  it("answers a stuck request with the timed-out error between timeoutMs and timeoutMs + one slice, and aborts its signal", async () => {
+  it("answers a stuck request with the timed-out error between timeoutMs and timeoutMs + one slice, and aborts its stop signal", async () => {
     vi.useFakeTimers();
     const deadlines = createDeadlines(1_000, () => Date.now());
-    let seen: AbortSignal | undefined;
+    const stop = new AbortController();
     const answer = deadlines.within(
-      (signal) => {
-        seen = signal;
-        return new Promise<string>(() => {});
-      },
+      () => new Promise<string>(() => {}),
       (error) => `expired: ${error.code} ${error.message}`,
+      stop,
     );
     let settled: string | undefined;
     void Promise.resolve(answer).then((value) => (settled = value));
     await vi.advanceTimersByTimeAsync(999);
     expect(settled).toBeUndefined();
-    expect(seen!.aborted).toBe(false);
+    expect(stop.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(DEADLINE_SLICE_MS + 1);
     expect(settled).toMatch(/^expired: internal_error .*1000 ms/);
-    expect(seen!.aborted).toBe(true);
+    expect(stop.signal.aborted).toBe(true);
   });
 
-  it("requests of one slice share a signal; a later slice has its own; a finished request is not answered twice", async () => {
+  it("a request finished in time is not answered twice, and its stop signal is never aborted", async () => {
     vi.useFakeTimers();
     const deadlines = createDeadlines(1_000, () => Date.now());
-    const signals: AbortSignal[] = [];
     const expired = vi.fn(() => "expired");
-    const first = await deadlines.within(
-      async (signal) => {
-        signals.push(signal);
-        return "done";
-      },
-      expired,
-    );
-    const note = (signal: AbortSignal) => {
-      signals.push(signal);
-      return "noted";
-    };
-    deadlines.within(note, expired);
-    await vi.advanceTimersByTimeAsync(DEADLINE_SLICE_MS);
-    deadlines.within(note, expired);
-    expect(first).toBe("done");
-    expect(signals[0]).toBe(signals[1]);
-    expect(signals[2]).not.toBe(signals[0]);
+    const stop = new AbortController();
+    expect(await deadlines.within(async () => "done", expired, stop)).toBe("done");
     await vi.advanceTimersByTimeAsync(2_000);
     expect(expired).not.toHaveBeenCalled();
+    expect(stop.signal.aborted).toBe(false);
+  });
+
+  it("requests of one slice expire together; a later slice expires later", async () => {
+    vi.useFakeTimers();
+    const deadlines = createDeadlines(1_000, () => Date.now());
+    const expiredAt: Record<string, number> = {};
+    const start = Date.now();
+    const stuck = (name: string) =>
+      void Promise.resolve(deadlines.within(() => new Promise(() => {}), () => (expiredAt[name] = Date.now() - start)));
+    stuck("first");
+    await vi.advanceTimersByTimeAsync(50);
+    stuck("same slice");
+    await vi.advanceTimersByTimeAsync(DEADLINE_SLICE_MS);
+    stuck("next slice");
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(expiredAt.first).toBe(expiredAt["same slice"]);
+    expect(expiredAt["next slice"]!).toBeGreaterThan(expiredAt.first!);
+    for (const [name, at] of Object.entries(expiredAt)) expect(at, name).toBeLessThanOrEqual(1_000 + DEADLINE_SLICE_MS + 150);
   });
 
   it("a synchronous answer is returned as it is; a rejection passes through", async () => {

@@ -3,18 +3,19 @@ import { timedOut } from "./errors.ts";
 
 /**
  * Requests that start within the same slice of DEADLINE_SLICE_MS share one
- * deadline: one timer and one AbortSignal per slice, fired timeoutMs +
- * DEADLINE_SLICE_MS after the slice opened, so each request has between
- * timeoutMs and timeoutMs + DEADLINE_SLICE_MS. A timer, an AbortController and a
- * promise race of its own per request were a few percent of a small query's CPU
- * (bench/notes.md); a slice costs each request one Set entry, and a request
- * answered synchronously nothing at all.
+ * deadline: one timer per slice, fired timeoutMs + DEADLINE_SLICE_MS after the
+ * slice opened, so each request has between timeoutMs and timeoutMs +
+ * DEADLINE_SLICE_MS. A timer, an AbortController and a promise race of its own
+ * per request were a few percent of a small query's CPU (bench/notes.md); a
+ * slice costs each request one Set entry, and a request answered synchronously
+ * nothing at all. Work that must be told to stop brings its own AbortController
+ * (never a signal shared between requests: executors add a listener to it per
+ * request and never remove it).
  */
 export const DEADLINE_SLICE_MS = 100;
 
 interface Slice {
   closesAt: number;
-  signal: AbortSignal;
   /** The requests of this slice still running: each is answered with the error when the slice expires. */
   running: Set<(error: DomainError) => void>;
 }
@@ -27,11 +28,9 @@ export function createDeadlines(timeoutMs: number, now: () => number = () => per
   function currentSlice(): Slice {
     const at = now();
     if (open !== null && at < open.closesAt) return open;
-    const controller = new AbortController();
-    const slice: Slice = { closesAt: at + DEADLINE_SLICE_MS, signal: controller.signal, running: new Set() };
+    const slice: Slice = { closesAt: at + DEADLINE_SLICE_MS, running: new Set() };
     setTimeout(() => {
       const reason = timedOut(timeoutMs);
-      controller.abort(reason);
       for (const expire of slice.running) expire(reason);
       slice.running.clear();
     }, timeoutMs + DEADLINE_SLICE_MS).unref();
@@ -42,16 +41,17 @@ export function createDeadlines(timeoutMs: number, now: () => number = () => per
   return {
     timeoutMs,
     /**
-     * Runs `work` with the signal of its deadline. A synchronous answer is returned as it is; a
-     * promise is answered by `expired(error)` instead if it outlives the deadline (it keeps running,
-     * told to stop through the signal).
+     * Runs `work`. A synchronous answer is returned as it is; a promise is answered by
+     * `expired(error)` instead if it outlives the deadline (it keeps running; `stop`, when
+     * given, is aborted with the error so that it stops at its next step).
      */
-    within<T>(work: (signal: AbortSignal) => T | PromiseLike<T>, expired: (error: DomainError) => T | PromiseLike<T>): T | Promise<T> {
+    within<T>(work: () => T | PromiseLike<T>, expired: (error: DomainError) => T | PromiseLike<T>, stop?: AbortController): T | Promise<T> {
       const slice = currentSlice();
-      const result = work(slice.signal);
+      const result = work();
       if (!isPromiseLike(result)) return result;
       return new Promise<T>((resolve, reject) => {
         const expire = (error: DomainError) => {
+          stop?.abort(error);
           try {
             resolve(expired(error));
           } catch (thrown) {
