@@ -122,23 +122,10 @@ function startingPoints<E>(latest: Map<string, { sequence: number }>, resume: Ma
   return start;
 }
 
-/**
- * The live subscriptions of this instance, of every kind (spend updates, spend
- * alerts): the bus as the fast path, the database as the truth, access checks
- * that end them, and the gauge of how many are open.
- */
-export function createLiveHub(deps: LiveHubDeps) {
-  const registry = new SubscriptionRegistry();
-  const live = new Set<LiveStream<unknown>>();
-  deps.bus.onAccessChange((signal) => registry.endMatching(signal));
-  deps.bus.onStateChange((state) => {
-    if (state === "down") registry.notifyAll(new DomainError("internal_error", BUS_DOWN_NOTICE, { eventBus: "down" }));
-  });
-  const stopKeyCheck = startKeyCheck(deps, registry);
-  const stopLedgerCheck = startLedgerCheck(deps, live);
-  // One KeyIndex per topic and team, shared by its open streams, dropped with the last of them.
+/** One KeyIndex per topic and team, shared by its open streams, dropped with the last of them. */
+function sharedKeyIndexes(): (topic: string, teamId: string) => { keys: KeyIndex; release(): void } {
   const keyIndexes = new Map<string, { keys: KeyIndex; streams: number }>();
-  const keyIndexFor = (topic: string, teamId: string): { keys: KeyIndex; release(): void } => {
+  return (topic, teamId) => {
     const name = `${topic}\u0000${teamId}`;
     const entry = keyIndexes.get(name) ?? { keys: new KeyIndex(), streams: 0 };
     entry.streams += 1;
@@ -153,6 +140,23 @@ export function createLiveHub(deps: LiveHubDeps) {
       },
     };
   };
+}
+
+/**
+ * The live subscriptions of this instance, of every kind (spend updates, spend
+ * alerts): the bus as the fast path, the database as the truth, access checks
+ * that end them, and the gauge of how many are open.
+ */
+export function createLiveHub(deps: LiveHubDeps) {
+  const registry = new SubscriptionRegistry();
+  const live = new Set<LiveStream<unknown>>();
+  deps.bus.onAccessChange((signal) => registry.endMatching(signal));
+  deps.bus.onStateChange((state) => {
+    if (state === "down") registry.notifyAll(new DomainError("internal_error", BUS_DOWN_NOTICE, { eventBus: "down" }));
+  });
+  const stopKeyCheck = startKeyCheck(deps, registry);
+  const stopLedgerCheck = startLedgerCheck(deps, live);
+  const keyIndexFor = sharedKeyIndexes();
 
   /**
    * Streams one subscription: listens on the bus first (so nothing published
