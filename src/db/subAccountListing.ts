@@ -22,8 +22,8 @@ export interface SubAccountListingQuery {
   withKeys: boolean;
 }
 
-/** A key as the API shows it: no hash, no account id. */
-export interface ListedApiKey {
+/** A key's columns as the API shows them: no hash, no account id (src/services/views.ts renders them). */
+export interface ApiKeyColumns {
   id: string;
   name: string;
   environment: string;
@@ -34,7 +34,10 @@ export interface ListedApiKey {
   lastUsedAt: Date | null;
   revokedAt: Date | null;
   expiresAt: Date | null;
-  /** The kind of the account the key belongs to: a listed key is always a sub-account's. */
+}
+
+/** A listed key: always a sub-account's. */
+export interface ListedApiKey extends ApiKeyColumns {
   account: { kind: "sub" };
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ApiKeyColumns } from "../db/subAccountListing.ts";
 import { DEFAULT_ALERT_THRESHOLDS } from "../domain/alerts.ts";
 import { centsToNumber } from "../domain/money.ts";
 import { BUDGET_PERIODS } from "../domain/periods.ts";
@@ -104,20 +105,9 @@ export const apiKeySchema = z.object({
   expiresAt: epochMs.nullable().describe("Past it the key no longer authenticates; null: never"),
 });
 
-type ApiKeyRow = {
-  id: string;
-  name: string;
-  environment: string;
-  keyPrefix: string;
-  permissions: unknown;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
-  expiresAt: Date | null;
-};
 
 /** A key's metadata; `permissions` are the scopes it holds (every scope of its kind when none were given). */
-export function apiKeyView(row: ApiKeyRow, kind: "main" | "sub"): z.input<typeof apiKeySchema> {
+export function apiKeyView(row: ApiKeyColumns, kind: "main" | "sub"): z.input<typeof apiKeySchema> {
   return {
     id: row.id,
     name: row.name,
