@@ -3,7 +3,8 @@ import type { DomainError } from "../src/domain/errors.ts";
 import { createInProcessBus } from "../src/events/inProcess.ts";
 import type { KeyState } from "../src/services/auth.ts";
 import type { Actor } from "../src/services/deps.ts";
-import { createLiveHub, type EventSource } from "../src/services/live/index.ts";
+import { createLiveHub, LEDGER_CHECK_MS, type EventSource } from "../src/services/live/index.ts";
+import { LiveStream } from "../src/services/live/stream.ts";
 
 /** Events never arrive here: the test is about which subscriptions the key check ends. */
 const quietSource: EventSource<{ key: string; sequence: number }> = {
@@ -105,5 +106,104 @@ describe("the live hub's open subscriptions (src/services/live/index.ts)", () =>
     await vi.advanceTimersByTimeAsync(0);
     expect(received).toEqual([charge]);
     hub.close();
+  });
+
+  describe("the ledger check (every LEDGER_CHECK_MS)", () => {
+    type Charge = { teamId: string; key: string; sequence: number };
+
+    /** A ledger the test commits to, read as the database would be; `failReads` makes the next reads fail. */
+    function ledgerSource() {
+      const ledger: Charge[] = [];
+      let failReads = 0;
+      const source: EventSource<Charge> = {
+        keyOf: (event) => event.key,
+        sequenceOf: (event) => event.sequence,
+        read: async (key, from, to) => {
+          if (failReads > 0) {
+            failReads -= 1;
+            throw new Error("database unavailable");
+          }
+          return ledger.filter((event) => event.key === key && event.sequence >= from && event.sequence <= to);
+        },
+        latest: async () => new Map(ledger.map((event) => [event.key, { teamId: event.teamId, sequence: event.sequence }])),
+      };
+      return { ledger, source, failNextReads: (count: number) => (failReads = count) };
+    }
+
+    async function teamStreams(source: EventSource<Charge>) {
+      vi.useFakeTimers();
+      const bus = createInProcessBus();
+      const errors: unknown[] = [];
+      const hub = createLiveHub({ bus, clock: { now: () => new Date() }, onError: (error) => errors.push(error), keyStates: async (ids) => new Map(ids.map((id) => [id, liveKey])) });
+      const received: Charge[][] = [];
+      /** Opens `count` main-key streams of the team, resumed from `resume` when given. */
+      const open = async (count: number, resume = new Map<string, number>()) => {
+        for (let index = 0; index < count; index += 1) {
+          const into: Charge[] = [];
+          received.push(into);
+          await hub.stream({
+            topic: "spend",
+            actor: { ...actor(`main-${received.length}`), kind: "main" } as Actor,
+            scope: "spend:read",
+            source: source as never,
+            watch: { team: "team" },
+            wants: () => true,
+            resume,
+            sink: { update: (event) => into.push(event as never), notice: () => {}, end: () => {} },
+          });
+        }
+      };
+      return { bus, hub, received, errors, open };
+    }
+
+    it("delivers to every stream of the team a committed event the bus never carried, once", async () => {
+      const { ledger, source } = ledgerSource();
+      const { hub, received, open } = await teamStreams(source);
+      await open(200);
+      ledger.push({ teamId: "team", key: "account-a", sequence: 1 });
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS);
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS);
+      expect(received.every((events) => events.length === 1 && events[0]!.sequence === 1)).toBe(true);
+      hub.close();
+    });
+
+    it("visits no stream for a key whose latest event was heard on the bus", async () => {
+      const { ledger, source } = ledgerSource();
+      const { bus, hub, received, open } = await teamStreams(source);
+      await open(200);
+      const charge = { teamId: "team", key: "account-a", sequence: 1 };
+      ledger.push(charge);
+      bus.publish("spend", charge as never);
+      const visits = vi.spyOn(LiveStream.prototype, "catchUp");
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS * 2);
+      expect(visits).not.toHaveBeenCalled();
+      expect(received.every((events) => events.length === 1)).toBe(true);
+      // A second charge whose publish was lost: now the check visits the team's streams, and they read it.
+      ledger.push({ teamId: "team", key: "account-a", sequence: 2 });
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS * 2);
+      expect(visits).toHaveBeenCalled();
+      expect(received.every((events) => events.map((event) => event.sequence).join() === "1,2")).toBe(true);
+      visits.mockRestore();
+      hub.close();
+    });
+
+    it("retries a stream whose replay read failed, though the bus carried the key's latest event before it opened", async () => {
+      const { ledger, source, failNextReads } = ledgerSource();
+      const { bus, hub, received, errors, open } = await teamStreams(source);
+      await open(1);
+      for (let sequence = 1; sequence <= 3; sequence += 1) {
+        const charge = { teamId: "team", key: "account-a", sequence };
+        ledger.push(charge);
+        bus.publish("spend", charge as never);
+      }
+      failNextReads(1);
+      await open(1, new Map([["account-a", 0]]));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(errors.map((error) => (error as Error).message)).toEqual(["database unavailable"]);
+      expect(received[1]).toEqual([]);
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS * 2);
+      expect(received.map((events) => events.map((event) => event.sequence).join())).toEqual(["1,2,3", "1,2,3"]);
+      hub.close();
+    });
   });
 });

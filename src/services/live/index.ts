@@ -5,9 +5,9 @@ import type { Topics } from "../../events/types.ts";
 import { streamRefusal, type KeyState } from "../auth.ts";
 import type { Clock } from "../clock.ts";
 import type { Actor } from "../deps.ts";
-import { KeyIndex } from "./order.ts";
 import { SubscriptionRegistry } from "./registry.ts";
 import { LiveStream, type EventSource, type Sink, type Watch } from "./stream.ts";
+import { WatchedTeams } from "./teams.ts";
 
 export type { EventSource, Sink, Watch } from "./stream.ts";
 
@@ -77,27 +77,60 @@ function startKeyCheck(deps: LiveHubDeps, registry: SubscriptionRegistry): () =>
   return () => clearInterval(timer);
 }
 
-/** One query per event source for the latest sequence of every key watched; each stream then reads what it missed. */
-async function checkLatest(streams: LiveStream<unknown>[]): Promise<void> {
-  const bySource = new Map<EventSource<unknown>, LiveStream<unknown>[]>();
-  for (const stream of streams) bySource.set(stream.source, [...(bySource.get(stream.source) ?? []), stream]);
-  for (const [source, watching] of bySource) {
-    const teamIds = new Set<string>();
-    const keys = new Set<string>();
-    for (const stream of watching) "team" in stream.watch ? teamIds.add(stream.watch.team) : keys.add(stream.watch.key);
-    const latest = await source.latest({ teamIds: [...teamIds], keys: [...keys] });
-    for (const stream of watching) {
-      for (const [key, { teamId, sequence }] of latest) if (stream.watches(key, teamId)) stream.catchUp(key, sequence);
+/**
+ * One query per event source for the latest sequence of every key watched. The streams of a key whose latest
+ * sequence was heard on the bus have it already (src/services/live/teams.ts); the others, and any stream
+ * whose last read failed, read what they missed.
+ */
+async function checkLatest(streams: LiveStream<unknown>[], teams: WatchedTeams): Promise<void> {
+  for (const [source, { byWatched, owing }] of streamsBySourceAndWatch(streams)) {
+    const teamIds: string[] = [];
+    const keys: string[] = [];
+    for (const watched of byWatched.keys()) {
+      if (watched.startsWith(TEAM_WATCH)) teamIds.push(watched.slice(TEAM_WATCH.length));
+      else keys.push(watched.slice(KEY_WATCH.length));
     }
+    const latest = await source.latest({ teamIds, keys });
+    for (const [key, { teamId, sequence }] of latest) {
+      if (sequence <= teams.heard(source, teamId, key)) continue;
+      for (const stream of byWatched.get(`${TEAM_WATCH}${teamId}`) ?? []) stream.catchUp(key, sequence);
+      for (const stream of byWatched.get(`${KEY_WATCH}${key}`) ?? []) stream.catchUp(key, sequence);
+    }
+    for (const stream of owing) stream.catchUpAll(latest);
   }
 }
 
-function startLedgerCheck(deps: LiveHubDeps, live: Set<LiveStream<unknown>>): () => void {
+const TEAM_WATCH = "t:";
+const KEY_WATCH = "k:";
+
+interface StreamsOfSource {
+  /** By what they watch: "t:" + team, "k:" + key. */
+  byWatched: Map<string, LiveStream<unknown>[]>;
+  /** Those whose last read from the database failed (src/services/live/stream.ts, owesCatchUp). */
+  owing: LiveStream<unknown>[];
+}
+
+/** The streams grouped by source, then by what they watch: one pass, no copies. */
+function streamsBySourceAndWatch(streams: LiveStream<unknown>[]): Map<EventSource<unknown>, StreamsOfSource> {
+  const bySource = new Map<EventSource<unknown>, StreamsOfSource>();
+  for (const stream of streams) {
+    let ofSource = bySource.get(stream.source);
+    if (!ofSource) bySource.set(stream.source, (ofSource = { byWatched: new Map(), owing: [] }));
+    if (stream.owesCatchUp) ofSource.owing.push(stream);
+    const watched = "team" in stream.watch ? `${TEAM_WATCH}${stream.watch.team}` : `${KEY_WATCH}${stream.watch.key}`;
+    const group = ofSource.byWatched.get(watched);
+    if (group) group.push(stream);
+    else ofSource.byWatched.set(watched, [stream]);
+  }
+  return bySource;
+}
+
+function startLedgerCheck(deps: LiveHubDeps, live: Set<LiveStream<unknown>>, teams: WatchedTeams): () => void {
   let checking = false;
   const timer = setInterval(() => {
     if (checking || live.size === 0) return;
     checking = true;
-    checkLatest([...live])
+    checkLatest([...live], teams)
       .catch(deps.onError)
       .finally(() => (checking = false));
   }, LEDGER_CHECK_MS);
@@ -122,26 +155,6 @@ function startingPoints<E>(latest: Map<string, { sequence: number }>, resume: Ma
   return start;
 }
 
-/** One KeyIndex per topic and team, shared by its open streams, dropped with the last of them. */
-function sharedKeyIndexes(): (topic: string, teamId: string) => { keys: KeyIndex; release(): void } {
-  const keyIndexes = new Map<string, { keys: KeyIndex; streams: number }>();
-  return (topic, teamId) => {
-    const name = `${topic}\u0000${teamId}`;
-    const entry = keyIndexes.get(name) ?? { keys: new KeyIndex(), streams: 0 };
-    entry.streams += 1;
-    keyIndexes.set(name, entry);
-    let released = false;
-    return {
-      keys: entry.keys,
-      release() {
-        if (released) return;
-        released = true;
-        if (--entry.streams === 0) keyIndexes.delete(name);
-      },
-    };
-  };
-}
-
 /**
  * The live subscriptions of this instance, of every kind (spend updates, spend
  * alerts): the bus as the fast path, the database as the truth, access checks
@@ -155,8 +168,8 @@ export function createLiveHub(deps: LiveHubDeps) {
     if (state === "down") registry.notifyAll(new DomainError("internal_error", BUS_DOWN_NOTICE, { eventBus: "down" }));
   });
   const stopKeyCheck = startKeyCheck(deps, registry);
-  const stopLedgerCheck = startLedgerCheck(deps, live);
-  const keyIndexFor = sharedKeyIndexes();
+  const teams = new WatchedTeams(deps.bus);
+  const stopLedgerCheck = startLedgerCheck(deps, live, teams);
 
   /**
    * Streams one subscription: listens on the bus first (so nothing published
@@ -174,7 +187,7 @@ export function createLiveHub(deps: LiveHubDeps) {
       onError: deps.onError,
     });
     const unsubscribe = deps.bus.subscribe(request.topic, actor.teamId, (event) => subscription.receive(event));
-    const keyIndex = keyIndexFor(request.topic, actor.teamId);
+    const keyIndex = teams.open(request.topic, request.source, actor.teamId);
     let unregister = () => {};
     const stop = () => {
       unsubscribe();

@@ -54,6 +54,8 @@ export class LiveStream<E> {
   /** Gap waits and fills in progress, per key (made at the first gap: most streams never see one). */
   #gaps: { timers: Map<string, NodeJS.Timeout>; filling: Set<string> } | null = null;
   #closed = false;
+  /** A read from the database failed since the ledger check last visited this stream. */
+  #owesCatchUp = false;
 
   constructor(
     readonly actor: Actor,
@@ -98,6 +100,17 @@ export class LiveStream<E> {
     if (!this.#gaps?.filling.has(key)) void this.fill(key, latest);
   }
 
+  /** A read from the database failed since the ledger check last visited every key of this stream. */
+  get owesCatchUp(): boolean {
+    return this.#owesCatchUp;
+  }
+
+  /** The ledger check's visit of every watched key, whatever the bus carried (after a failed read). */
+  catchUpAll(latest: Map<string, { teamId: string; sequence: number }>): void {
+    this.#owesCatchUp = false;
+    for (const [key, { teamId, sequence }] of latest) if (this.watches(key, teamId)) this.catchUp(key, sequence);
+  }
+
   close(): void {
     this.#closed = true;
     for (const timer of this.#gaps?.timers.values() ?? []) clearTimeout(timer);
@@ -137,6 +150,7 @@ export class LiveStream<E> {
         await this.#fillBatch(order, key, target);
       }
     } catch (error) {
+      this.#owesCatchUp = true;
       this.options.onError(error);
     } finally {
       gaps.filling.delete(key);
