@@ -44,11 +44,22 @@ class StreamQueue<T> implements AsyncIterableIterator<T> {
   #finished = false;
   #stopSource: (() => void) | null = null;
   #stopped = false;
+  #direct: ((item: T) => boolean) | null = null;
+
+  /**
+   * Items offered to `direct` before the waiting reader: a reader waits only once everything before has been
+   * written, so an item `direct` takes (returning true) keeps its place in the stream. Used to write shared
+   * results straight to a connection (src/graphql/plugins/sharedSubscriptionResults.ts).
+   */
+  deliverDirectly(direct: (item: T) => boolean): void {
+    this.#direct = direct;
+  }
 
   /** Queues an item (or hands it to the waiting reader); false when SUBSCRIPTION_BUFFER_MAX items already wait. */
   push(item: T): boolean {
     if (this.#finished) return true;
     if (this.#reader) {
+      if (this.#direct?.(item)) return true;
       const reader = this.#reader;
       this.#reader = null;
       reader({ value: item, done: false });

@@ -1,12 +1,13 @@
 import type { Server } from "node:http";
 import { GraphQLError, getOperationAST, type ExecutionResult } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import { unauthorized } from "../domain/errors.ts";
 import type { EdgeError } from "../edge/errors.ts";
 import type { Edge } from "../edge/index.ts";
 import { toClientError } from "./errors.ts";
 import { operationNameOf } from "./plugins/observe.ts";
+import { withDirectFrames, type DirectFrames } from "./plugins/sharedSubscriptionResults.ts";
 import type { GraphQLServer } from "./surface.ts";
 import { documentStore, webSocketDocument } from "./trustedDocuments.ts";
 
@@ -27,6 +28,23 @@ function frameError(error: EdgeError | GraphQLError): GraphQLError {
 function withoutHttpExtensions(result: ExecutionResult): ExecutionResult {
   if (!result.errors?.length) return result;
   return { ...result, errors: result.errors.map((error) => frameError(error as GraphQLError)) };
+}
+
+/**
+ * One subscription's `next` frames written straight to its socket (src/graphql/plugins/sharedSubscriptionResults.ts):
+ * the same frame graphql-ws would write, the result serialised once for every subscriber. Only while the
+ * socket is open with nothing buffered and graphql-ws still runs the subscription; otherwise graphql-ws
+ * writes it, waiting for the socket as it does.
+ */
+export function directFrames(socket: Pick<WebSocket, "readyState" | "OPEN" | "bufferedAmount" | "send">, id: string, running: () => boolean): DirectFrames {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return {
+    trySend(payloadJson) {
+      if (socket.readyState !== socket.OPEN || socket.bufferedAmount > 0 || !running()) return false;
+      socket.send(`${head}${payloadJson}}`);
+      return true;
+    },
+  };
 }
 
 /**
@@ -71,7 +89,7 @@ export function attachGraphQLWebSocket(server: Server, yoga: GraphQLServer, edge
       execute: (args) => (args.rootValue as { execute: (a: typeof args) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: typeof args) => unknown }).subscribe(args) as never,
       onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result as ExecutionResult),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const authorization = authorizationOf(ctx.connectionParams);
         try {
           await edge.admit(authorization, ctx.extra.request.socket.remoteAddress);
@@ -104,7 +122,8 @@ export function attachGraphQLWebSocket(server: Server, yoga: GraphQLServer, edge
         const actor = (contextValue as { actor?: { apiKeyId: string; accountId: string } | null }).actor;
         const operationName = operationNameOf(document, params.operationName);
         edge.logger.info({ transport: "graphql-ws", operationName, operation: getOperationAST(document, params.operationName)?.operation, apiKeyId: actor?.apiKeyId, accountId: actor?.accountId }, "subscribe");
-        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue, rootValue: { execute, subscribe } };
+        const framesOf = directFrames(ctx.extra.socket, id, () => id in ctx.subscriptions);
+        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: withDirectFrames(contextValue as object, framesOf), rootValue: { execute, subscribe } };
       },
     },
     webSockets,

@@ -67,11 +67,57 @@ function mapAsyncIterator<T, U>(source: AsyncIterator<T>, map: (value: T) => May
   };
 }
 
+/**
+ * Where a subscription's `next` frames can be written without passing through the transport's per-result
+ * promises (graphql-ws, src/graphql/ws.ts): `trySend` writes one frame around an already serialised result,
+ * or returns false (connection closing, its buffer not drained, the subscription completed) and the result
+ * takes the ordinary path.
+ */
+export interface DirectFrames {
+  trySend(payloadJson: string): boolean;
+}
+
+const DIRECT_FRAMES = Symbol("direct frames");
+
+/** Lets the subscriptions executed with this context write their shared results straight to `frames`. */
+export function withDirectFrames<C extends object>(contextValue: C, frames: DirectFrames): C {
+  (contextValue as { [DIRECT_FRAMES]?: DirectFrames })[DIRECT_FRAMES] = frames;
+  return contextValue;
+}
+
+/** A source stream that can hand items to a direct consumer (src/graphql/streams.ts). */
+interface DirectSource {
+  deliverDirectly(direct: (event: unknown) => boolean): void;
+}
+
+function isDirectSource(source: object): source is DirectSource {
+  return typeof (source as Partial<DirectSource>).deliverDirectly === "function";
+}
+
+/** Each shared result serialised once, whoever it is written to. */
+const jsonByResult = new WeakMap<ExecutionResult, string>();
+
+/** Writes a shareable event's result directly when it is ready now and carries no error (errors go through the edge's masking). */
+function sendShared(args: ExecutionArgs, key: string, event: unknown, frames: DirectFrames): boolean {
+  if (typeof event !== "object" || event === null || !shareableEvents.has(event)) return false;
+  const result = executeEvent(args, key, event);
+  if (result instanceof Promise || result.errors) return false;
+  let json = jsonByResult.get(result);
+  if (json === undefined) {
+    json = JSON.stringify(result);
+    jsonByResult.set(result, json);
+  }
+  return frames.trySend(json);
+}
+
 async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
   const key = sharingKey(args);
-  return mapAsyncIterator(stream[Symbol.asyncIterator](), (event) => executeEvent(args, key, event));
+  const source = stream[Symbol.asyncIterator]();
+  const frames = (args.contextValue as { [DIRECT_FRAMES]?: DirectFrames } | undefined)?.[DIRECT_FRAMES];
+  if (frames && isDirectSource(source)) source.deliverDirectly((event) => sendShared(args, key, event, frames));
+  return mapAsyncIterator(source, (event) => executeEvent(args, key, event));
 }
 
 export const useSharedSubscriptionResults: Plugin = {
