@@ -37,6 +37,17 @@ export interface FanoutMeasurement {
   };
 }
 
+/** The fan-out's ceiling: the same client against bench/raw-broadcast.ts, once per run at each fan-out size. */
+export interface RawBroadcastMeasurement {
+  subscribers: number;
+  sendsPerSecond: number;
+  seconds: number;
+  /** POST /fire requests answered: each one frame to every subscriber. */
+  fires: number;
+  expectedDeliveries: number;
+  client: FanoutResult;
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
@@ -45,6 +56,8 @@ export interface BenchResults {
   measurements: Measurement[];
   sqlCounts: ({ database: DatabaseKind } & SqlCountResult)[];
   fanouts: FanoutMeasurement[];
+  /** Absent from results written before the raw broadcast was measured. */
+  rawBroadcasts?: RawBroadcastMeasurement[];
 }
 
 /** The hand-written analysis, kept in its own file so that rewriting the report never loses it. */
@@ -179,7 +192,8 @@ export function renderReport(results: BenchResults, notes: string): string {
     "",
     "SQLite: a fresh file in a temporary directory. PostgreSQL: a fresh database `gateway_bench_<random>` on 127.0.0.1:5432, migrated by the gateway's start, dropped at the end. " +
       "Seed data goes through the operator CLI (`npm run admin -- create-team --json`) and the GraphQL API (`createSubAccount`). " +
-      "Load comes from `tsx bench/load.ts <spec>` (autocannon), the raw-charge ceiling from `tsx bench/raw-charge.ts <spec>`, the subscribers from `tsx bench/fanout-client.ts <spec>`: each its own process.",
+      "Load comes from `tsx bench/load.ts <spec>` (autocannon), the raw-charge ceiling from `tsx bench/raw-charge.ts <spec>`, the subscribers from `tsx bench/fanout-client.ts <spec>`, " +
+      "the raw WebSocket broadcast ceiling from `PORT=<free port> tsx bench/raw-broadcast.ts` (fired by `POST /fire` from bench/run.ts): each its own process.",
     "",
     "## Targets",
     "",
@@ -251,6 +265,7 @@ export function renderReport(results: BenchResults, notes: string): string {
       "",
     );
   }
+  push(...rawBroadcastLines(results));
   push(
     "## 4. SQL statements per request: the 100-sub-account listing",
     "",
@@ -297,6 +312,30 @@ export function renderReport(results: BenchResults, notes: string): string {
   );
   push("## What holds it back and what would move it", "", notes.trim(), "");
   return `${lines.join("\n")}\n`;
+}
+
+/** The fan-out's raw ceiling beside the gateway's figures at the same size: nothing when the run did not measure it. */
+function rawBroadcastLines(results: BenchResults): string[] {
+  const raws = results.rawBroadcasts ?? [];
+  if (raws.length === 0) return [];
+  const gateway = (raw: RawBroadcastMeasurement) =>
+    results.fanouts
+      .filter((fan) => fan.subscribers === raw.subscribers && fan.sendsPerSecond === raw.sendsPerSecond)
+      .map((fan) => `${fan.database}, ${fan.instances} instance(s): ${ms(fan.client.latencyMs.p50)} / **${ms(fan.client.latencyMs.p99)}**`)
+      .join("; ") || "not measured";
+  return [
+    "The ceiling on this machine: the same client process, the same subscriber counts and rate, against a bare `ws` WebSocketServer on node:http (bench/raw-broadcast.ts, own process) that speaks only the graphql-transport-ws handshake (ack, pong, the subscribe id). " +
+      "bench/run.ts fires it with `POST /fire` at the same even pace as the charged sends; on each, it builds one `next` frame shaped like the gateway's spendUpdated event per subscriber (`JSON.stringify` of the whole message) and sends it, `chargedAt` being the time the request arrived. " +
+      "No GraphQL execution, no database, no event bus: its latency is the machine's WebSocket writes and the client's reading, with no server work beyond a `JSON.stringify` per frame. Measured once per run, right after the gateway's first fan-out at that size, with its instances stopped.",
+    "",
+    "| subscribers | fires | deliveries / expected | raw ws broadcast p50 / p99 ms (same client) | p90 ms | max ms | gateway fan-out p50 / p99 ms at the same size |",
+    "|---|---|---|---|---|---|---|",
+    ...raws.map(
+      (raw) =>
+        `| ${raw.subscribers} | ${raw.fires} in ${raw.seconds} s (asked: ${raw.sendsPerSecond}/s) | ${raw.client.deliveries} / ${raw.expectedDeliveries} | ${ms(raw.client.latencyMs.p50)} / **${ms(raw.client.latencyMs.p99)}** | ${ms(raw.client.latencyMs.p90)} | ${ms(raw.client.latencyMs.max)} | ${gateway(raw)} |`,
+    ),
+    "",
+  ];
 }
 
 export function writeReport(results: BenchResults, file: string): void {

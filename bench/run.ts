@@ -23,8 +23,9 @@ import { SEND_INPUT, SEND_MUTATION, runLoad, type LoadResult } from "./load.ts";
 import { POSTGRAPHILE_LISTING, ensurePostgraphileInstalled, startPostgraphile } from "./postgraphile-peer.ts";
 import { checkHistory, seedHistory } from "./history.ts";
 import { BALANCE_QUERY, LISTING_QUERY, REPORT_QUERY, body } from "./queries.ts";
+import { startRawBroadcast } from "./raw-broadcast.ts";
 import { runRawCharges } from "./raw-charge.ts";
-import { writeReport, type BenchResults, type FanoutMeasurement, type Measurement } from "./report.ts";
+import { writeReport, type BenchResults, type FanoutMeasurement, type Measurement, type RawBroadcastMeasurement } from "./report.ts";
 import { seedTeam, type SeededTeam } from "./seed.ts";
 import { countListingSql } from "./sql-counter.ts";
 
@@ -123,7 +124,7 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
   const { database, databaseUrl } = phase;
   const scaledOut = database === "postgresql";
   log(`${database}: starting ${scaledOut ? "two gateway instances (shared PostgreSQL and Redis)" : "the gateway"}`);
-  let instances = await startInstances(phase, scaledOut ? 2 : 1, "main");
+  const instances = await startInstances(phase, scaledOut ? 2 : 1, "main");
   const [first] = instances as [GatewayProcess];
 
   log(`${database}: seeding through the operator CLI and the GraphQL API`);
@@ -195,17 +196,50 @@ async function databasePhase(phase: Phase, results: BenchResults): Promise<void>
   if (wants("report")) results.measurements.push(await spendReportOverAYear(phase, first));
 
   await Promise.all(instances.map((instance) => instance.stop()));
-  if (wants("fanout")) {
+  if (wants("fanout")) await fanoutSizes(phase, sendsTeam, results);
+}
+
+/** Each fan-out size on fresh instances, then (once per run) the raw broadcast at the same size. */
+async function fanoutSizes(phase: Phase, team: SeededTeam, results: BenchResults): Promise<void> {
+  const sizes = [{ tag: "fan-out", subscribers: settings.fanoutSubscribers, rate: settings.fanoutRate }];
+  if (settings.fanoutLargeSubscribers > 0) sizes.push({ tag: "fan-out (large)", subscribers: settings.fanoutLargeSubscribers, rate: settings.fanoutLargeRate });
+  for (const { tag, subscribers, rate } of sizes) {
     // Fresh processes: the memory baseline should not carry the garbage of the load above.
     // With an inspector that stays off until the memory reading asks for a garbage collection through it.
-    instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out", "--inspect-port=127.0.0.1:0");
-    results.fanouts.push(await fanout(phase, instances, sendsTeam, settings.fanoutSubscribers, settings.fanoutRate));
+    const instances = await startInstances(phase, phase.database === "postgresql" ? 2 : 1, tag, "--inspect-port=127.0.0.1:0");
+    results.fanouts.push(await fanout(phase, instances, team, subscribers, rate));
     await Promise.all(instances.map((instance) => instance.stop()));
-    if (settings.fanoutLargeSubscribers > 0) {
-      instances = await startInstances(phase, scaledOut ? 2 : 1, "fan-out (large)", "--inspect-port=127.0.0.1:0");
-      results.fanouts.push(await fanout(phase, instances, sendsTeam, settings.fanoutLargeSubscribers, settings.fanoutLargeRate));
-      await Promise.all(instances.map((instance) => instance.stop()));
-    }
+    // Right after the gateway's figure, its instances stopped, so both see the machine in the same state;
+    // the ceiling does not depend on the database, so the first phase's reading serves them all.
+    const raws = (results.rawBroadcasts ??= []);
+    if (!raws.some((raw) => raw.subscribers === subscribers && raw.sendsPerSecond === rate)) raws.push(await rawBroadcast(subscribers, rate));
+  }
+}
+
+/** The same client, subscriber count, rate and PRIME/FINISH protocol as fanout(), against bench/raw-broadcast.ts. */
+async function rawBroadcast(subscribers: number, rate: number): Promise<RawBroadcastMeasurement> {
+  log(`raw ws broadcast: ${subscribers} subscribers, ${rate} fires/s for ${settings.fanoutSeconds} s`);
+  const server = await startRawBroadcast();
+  try {
+    const client = startFanoutClient({ urls: [server.url], key: "raw-broadcast", subscribers });
+    await client.waitForLine((line) => line === "CONNECTED", 300_000);
+    // fanout() reads the memory for about this long after CONNECTED: the measured window starts as settled here.
+    await sleep(3_000);
+    const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
+    client.write("PRIME");
+    await server.fire();
+    await primed;
+    const fires = await server.fireAtRate(rate, settings.fanoutSeconds);
+    await sleep(2_000);
+    const resultLine = client.waitForLine((line) => line.startsWith("{"), 60_000);
+    client.write("FINISH");
+    const result = JSON.parse(await resultLine) as FanoutResult;
+    await client.finished(30_000).catch(() => client.stop());
+    const expected = fires * subscribers;
+    log(`raw ws broadcast: p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.deliveries}/${expected} deliveries`);
+    return { subscribers, sendsPerSecond: rate, seconds: settings.fanoutSeconds, fires, expectedDeliveries: expected, client: result };
+  } finally {
+    await server.stop();
   }
 }
 
@@ -348,7 +382,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const machine = await describeMachine(settings.postgresAdminUrl, settings.redisUrl);
   log(`${machine.cores} cores (${machine.cpuModel}), load average ${machine.loadAverageAtStart}; ${settings.runs} run(s) of ${settings.duration} s per target${settings.quick ? " (BENCH_QUICK)" : ""}`);
-  const results: BenchResults = { startedAt: startedAt.toISOString(), finishedAt: "", settings, machine, measurements: [], sqlCounts: [], fanouts: [] };
+  const results: BenchResults = { startedAt: startedAt.toISOString(), finishedAt: "", settings, machine, measurements: [], sqlCounts: [], fanouts: [], rawBroadcasts: [] };
   // Before any measurement: the PostgreSQL listing is compared with PostGraphile, installed on first use.
   if (wants("listing") && settings.databases.includes("postgresql")) await ensurePostgraphileInstalled(log);
   try {
