@@ -62,6 +62,16 @@ describe("shared results written straight to the socket (src/graphql/streams.ts,
     expect(await waiting).toEqual({ done: true, value: undefined });
   });
 
+  it("a direct writer that throws leaves the value to the reader: the bus's dispatch to the team's other streams goes on", async () => {
+    const { queue, sink } = await openStream();
+    queue.deliverDirectly(() => {
+      throw new Error("the socket broke");
+    });
+    const next = queue.next();
+    expect(() => sink.update({ n: 1 })).not.toThrow();
+    expect((await next).value).toMatchObject({ type: "value", value: { n: 1 } });
+  });
+
   it("the frame writer refuses while the socket is closing, has bytes buffered, or the subscription was completed", () => {
     const sent: string[] = [];
     const socket = { readyState: 1, OPEN: 1 as const, bufferedAmount: 0, send: (data: string) => void sent.push(data) };

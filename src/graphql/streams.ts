@@ -55,11 +55,23 @@ class StreamQueue<T> implements AsyncIterableIterator<T> {
     this.#direct = direct;
   }
 
+  /**
+   * Whether `direct` took the item. Pushes run inside the event bus's dispatch to every stream of a team, so a
+   * failure here must not throw: the item then goes to the reader, whose path reports it to this subscriber alone.
+   */
+  #tryDirect(item: T): boolean {
+    try {
+      return this.#direct?.(item) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
   /** Queues an item (or hands it to the waiting reader); false when SUBSCRIPTION_BUFFER_MAX items already wait. */
   push(item: T): boolean {
     if (this.#finished) return true;
     if (this.#reader) {
-      if (this.#direct?.(item)) return true;
+      if (this.#tryDirect(item)) return true;
       const reader = this.#reader;
       this.#reader = null;
       reader({ value: item, done: false });
