@@ -36,6 +36,24 @@ export function startFanoutClient(spec: FanoutSpec): Proc {
   return tsxProc("fan-out client", "bench/fanout-client.ts", [JSON.stringify(spec)]);
 }
 
+/**
+ * PRIME: `trigger` makes one event every subscriber must see; resolves once all have had it (so every
+ * subscription is registered) and the client has forgotten it: the measured window starts.
+ */
+export async function primeFanoutClient(client: Proc, trigger: () => Promise<unknown>): Promise<void> {
+  const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
+  client.write("PRIME");
+  await trigger();
+  await primed;
+}
+
+/** FINISH: the client's result; the client process then exits. */
+export async function finishFanoutClient(client: Proc): Promise<FanoutResult> {
+  const resultLine = client.waitForLine((line) => line.startsWith("{"), 60_000);
+  client.write("FINISH");
+  return JSON.parse(await resultLine) as FanoutResult;
+}
+
 /** Where an event's chargedAt starts in a `next` message: found without parsing the whole message. */
 const CHARGED_AT = '"chargedAt":"';
 

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { startFanoutClient } from "./fanout-client.ts";
+import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fanout-client.ts";
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
 import { openInspector } from "./lib/inspector.ts";
 import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
@@ -128,10 +128,7 @@ async function profileFanout(gateway: GatewayProcess, team: Awaited<ReturnType<t
   const client = startFanoutClient({ urls: [gateway.url], key: team.mainKey, subscribers: fanoutSubscribers });
   try {
     await client.waitForLine((line) => line === "CONNECTED", 120_000);
-    const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
-    client.write("PRIME");
-    await graphqlOk(gateway.url, team.subAccounts[0]!.key, SEND_MUTATION, { input: SEND_INPUT });
-    await primed;
+    await primeFanoutClient(client, () => graphqlOk(gateway.url, team.subAccounts[0]!.key, SEND_MUTATION, { input: SEND_INPUT }));
     const cdp = await openInspector(gateway.nodePid, () => gateway.proc.stderr);
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
@@ -142,9 +139,7 @@ async function profileFanout(gateway: GatewayProcess, team: Awaited<ReturnType<t
     const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
     cdp.close();
     writeFileSync(path.join(outDir, "fanout.cpuprofile"), JSON.stringify(profile));
-    const result = client.waitForLine((line) => line.startsWith("{"), 60_000);
-    client.write("FINISH");
-    const { latencyMs, deliveries } = JSON.parse(await result) as { latencyMs: { p50: number; p99: number }; deliveries: number };
+    const { latencyMs, deliveries } = await finishFanoutClient(client);
     return `## fan-out: ${deliveries} deliveries to ${fanoutSubscribers} subscribers, p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms during the profile\n\n${summarize(profile)}`;
   } finally {
     await client.finished(30_000).catch(() => client.stop());

@@ -11,7 +11,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { startBareYoga, BARE_QUERY } from "./bare-yoga.ts";
-import { startFanoutClient, type FanoutResult } from "./fanout-client.ts";
+import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fanout-client.ts";
 import { graphqlOk, startGatewayProcess, type GatewayProcess } from "./gateway.ts";
 import { checkTeam, countCharges, type InvariantCheck } from "./invariants.ts";
 import { memoryAfterGc, openInspector } from "./lib/inspector.ts";
@@ -225,15 +225,10 @@ async function rawBroadcast(subscribers: number, rate: number): Promise<RawBroad
     await client.waitForLine((line) => line === "CONNECTED", 300_000);
     // fanout() reads the memory for about this long after CONNECTED: the measured window starts as settled here.
     await sleep(3_000);
-    const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
-    client.write("PRIME");
-    await server.fire();
-    await primed;
+    await primeFanoutClient(client, () => server.fire());
     const fires = await server.fireAtRate(rate, settings.fanoutSeconds);
     await sleep(2_000);
-    const resultLine = client.waitForLine((line) => line.startsWith("{"), 60_000);
-    client.write("FINISH");
-    const result = JSON.parse(await resultLine) as FanoutResult;
+    const result = await finishFanoutClient(client);
     await client.finished(30_000).catch(() => client.stop());
     const expected = fires * subscribers;
     log(`raw ws broadcast: p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.deliveries}/${expected} deliveries`);
@@ -296,10 +291,7 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   const heapKibPerSubscription = instances.map((_, index) => (heapAfter[index]! - heapBefore[index]!) / perInstance[index]!);
 
   // One charge that every subscriber must see: then all subscriptions are registered, and the measured window starts.
-  const primed = client.waitForLine((line) => line === "PRIMED", 60_000);
-  client.write("PRIME");
-  await graphqlOk(instances[0]!.url, team.subAccounts[0]!.key, SEND_MUTATION, { input: SEND_INPUT });
-  await primed;
+  await primeFanoutClient(client, () => graphqlOk(instances[0]!.url, team.subAccounts[0]!.key, SEND_MUTATION, { input: SEND_INPUT }));
   const chargesBefore = await countCharges(phase.databaseUrl, team.teamId);
 
   await runLoad({
@@ -314,9 +306,7 @@ async function fanout(phase: Phase, instances: GatewayProcess[], team: SeededTea
   // The sender stops at its deadline; the sends in flight still commit and are delivered.
   const charges = (await countCharges(phase.databaseUrl, team.teamId)) - chargesBefore;
   await sleep(2_000);
-  const resultLine = client.waitForLine((line) => line.startsWith("{"), 60_000);
-  client.write("FINISH");
-  const result = JSON.parse(await resultLine) as FanoutResult;
+  const result = await finishFanoutClient(client);
   await client.finished(30_000).catch(() => client.stop());
   const expected = charges * subscribers;
   const invariants = await checkTeam(phase.databaseUrl, team.teamId);
