@@ -115,10 +115,12 @@ describe("the live hub's open subscriptions (src/services/live/index.ts)", () =>
     function ledgerSource() {
       const ledger: Charge[] = [];
       let failReads = 0;
+      const reads = { count: 0 };
       const source: EventSource<Charge> = {
         keyOf: (event) => event.key,
         sequenceOf: (event) => event.sequence,
         read: async (key, from, to) => {
+          reads.count += 1;
           if (failReads > 0) {
             failReads -= 1;
             throw new Error("database unavailable");
@@ -127,7 +129,7 @@ describe("the live hub's open subscriptions (src/services/live/index.ts)", () =>
         },
         latest: async () => new Map(ledger.map((event) => [event.key, { teamId: event.teamId, sequence: event.sequence }])),
       };
-      return { ledger, source, failNextReads: (count: number) => (failReads = count) };
+      return { ledger, source, reads, failNextReads: (count: number) => (failReads = count) };
     }
 
     async function teamStreams(source: EventSource<Charge>) {
@@ -156,14 +158,39 @@ describe("the live hub's open subscriptions (src/services/live/index.ts)", () =>
       return { bus, hub, received, errors, open };
     }
 
-    it("delivers to every stream of the team a committed event the bus never carried, once", async () => {
-      const { ledger, source } = ledgerSource();
+    it("delivers to every stream of the team a committed event the bus never carried, once, with one read of the database", async () => {
+      const { ledger, source, reads } = ledgerSource();
       const { hub, received, open } = await teamStreams(source);
       await open(200);
+      reads.count = 0;
       ledger.push({ teamId: "team", key: "account-a", sequence: 1 });
       await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS);
       await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS);
       expect(received.every((events) => events.length === 1 && events[0]!.sequence === 1)).toBe(true);
+      // The 200 streams missed the same event: they share one read rather than asking 200 times.
+      expect(reads.count).toBe(1);
+      hub.close();
+    });
+
+    it("shares a read only while it is on its way: a later miss reads again, and a failed shared read fails every stream that waited on it", async () => {
+      const { ledger, source, reads, failNextReads } = ledgerSource();
+      const { hub, received, errors, open } = await teamStreams(source);
+      await open(50);
+      reads.count = 0;
+      ledger.push({ teamId: "team", key: "account-a", sequence: 1 });
+      failNextReads(1);
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS);
+      expect(reads.count).toBe(1);
+      expect(errors).toHaveLength(50);
+      expect(received.every((events) => events.length === 0)).toBe(true);
+      // Each stream now owes a catch-up; the next checks read again (once) and deliver.
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS * 2);
+      expect(received.every((events) => events.map((event) => event.sequence).join() === "1")).toBe(true);
+      const afterFirst = reads.count;
+      ledger.push({ teamId: "team", key: "account-a", sequence: 2 });
+      await vi.advanceTimersByTimeAsync(LEDGER_CHECK_MS * 2);
+      expect(received.every((events) => events.map((event) => event.sequence).join() === "1,2")).toBe(true);
+      expect(reads.count).toBe(afterFirst + 1);
       hub.close();
     });
 

@@ -34,6 +34,28 @@ const FILL_BATCH_MAX = 1000;
 /** Events held ahead of gaps per subscription before every gap is filled at once. */
 const HELD_EVENTS_MAX = 10_000;
 
+/** The reads on their way to each source, by key and range. */
+const readsInFlight = new WeakMap<EventSource<unknown>, Map<string, Promise<unknown[]>>>();
+
+/**
+ * One key's events in [from, to], sharing a read already on its way for the same range: when an event
+ * goes missing (a bus message lost, or the ledger check reading the database before the bus delivered),
+ * every stream of the team asks for the same rows at once, and thousands of identical queries would
+ * hold the instance up for seconds. They wait on one instead.
+ */
+function readShared<E>(source: EventSource<E>, key: string, from: number, to: number): Promise<E[]> {
+  let reads = readsInFlight.get(source as EventSource<unknown>);
+  if (!reads) readsInFlight.set(source as EventSource<unknown>, (reads = new Map()));
+  const range = `${key}\u0000${from}\u0000${to}`;
+  let reading = reads.get(range) as Promise<E[]> | undefined;
+  if (!reading) {
+    const inFlight = reads;
+    reading = source.read(key, from, to).finally(() => inFlight.delete(range));
+    reads.set(range, reading);
+  }
+  return reading;
+}
+
 export interface LiveOptions {
   /** Told how many events were delivered from the database rather than the bus. */
   recovered(count: number): void;
@@ -167,7 +189,7 @@ export class LiveStream<E> {
   async #fillBatch(order: SequenceOrder<E>, key: string, target: number): Promise<void> {
     const from = order.next(key);
     const to = Math.min(target, from + FILL_BATCH_MAX - 1);
-    const events = await this.source.read(key, from, to);
+    const events = await readShared(this.source, key, from, to);
     if (this.#closed) return;
     const recovered = events.filter((event) => order.isNew(event));
     this.options.recovered(recovered.filter(this.wants).length);
