@@ -1,7 +1,9 @@
+import Database from "better-sqlite3";
 import http from "node:http";
 import { connect } from "node:net";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { sqliteFile } from "../src/db/client.ts";
 import { QUERY_LIMITS } from "../src/graphql/plugins/queryLimits.ts";
 import { TEST_PROVIDER } from "./helpers/databases.ts";
 import { onlyError, startGateway, type GraphQLResponse, type TestGateway } from "./helpers/gateway.ts";
@@ -234,5 +236,62 @@ describe.runIf(TEST_PROVIDER === "postgresql")("execution timeout (PostgreSQL: a
       await locker.query("ROLLBACK");
       await locker.end();
     }
+  });
+});
+
+describe(`execution timeout with several mutations in one document (${TEST_PROVIDER})`, () => {
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({ env: { REQUEST_TIMEOUT_MS: "1000", RATE_LIMIT_RPS: "0" } });
+  });
+  afterAll(() => gw?.close());
+
+  /** Holds every write to the team's charges until released: its row locked (PostgreSQL), the database's write lock (SQLite). */
+  async function holdCharges(teamId: string): Promise<() => Promise<void>> {
+    if (TEST_PROVIDER === "postgresql") {
+      const locker = new pg.Client({ connectionString: gw.databaseUrl });
+      await locker.connect();
+      await locker.query("BEGIN");
+      await locker.query(`SELECT 1 FROM "Team" WHERE "id" = $1 FOR UPDATE`, [teamId]);
+      return async () => {
+        await locker.query("ROLLBACK");
+        await locker.end();
+      };
+    }
+    const locker = new Database(sqliteFile(gw.databaseUrl));
+    locker.exec("BEGIN IMMEDIATE");
+    return async () => {
+      locker.exec("ROLLBACK");
+      locker.close();
+    };
+  }
+
+  it("the first mutation stuck past the deadline: the answer comes at the deadline and the mutations after it are never started", async () => {
+    const { mainKey, teamId } = await gw.createTeam();
+    const TWO_SENDS = `mutation($first: SendMessageInput!, $second: SendMessageInput!) {
+      first: sendMessage(input: $first) { id }
+      second: sendMessage(input: $second) { id }
+    }`;
+    const release = await holdCharges(teamId);
+    let answer: GraphQLResponse;
+    try {
+      answer = await gw.gql(TWO_SENDS, { first: { to: "+14155550100", text: "one", idempotencyKey: "first-of-two" }, second: { to: "+14155550100", text: "two", idempotencyKey: "second-of-two" } }, mainKey);
+    } finally {
+      await release();
+    }
+    expect(answer.status).toBe(500);
+    expect(onlyError(answer).extensions).toMatchObject({ code: "internal_error", details: { retryable: true } });
+    // The first charge goes through once the lock is free; the second is never started.
+    await vi.waitFor(async () => expect(await gw.db.prisma.message.count({ where: { idempotencyKey: "first-of-two" } })).toBe(1), { timeout: 15_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await gw.db.prisma.message.count({ where: { idempotencyKey: "second-of-two" } })).toBe(0);
+  });
+
+  it("a document of one mutation, answered in time, is charged once", async () => {
+    const { mainKey } = await gw.createTeam();
+    const answer = await gw.gql(SEND, { input: { to: "+14155550100", text: "alone", idempotencyKey: "alone-1" } }, mainKey);
+    expect(answer.errors).toBeUndefined();
+    expect(await gw.db.prisma.message.count({ where: { idempotencyKey: "alone-1" } })).toBe(1);
   });
 });

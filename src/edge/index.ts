@@ -48,6 +48,7 @@ export function createEdge(options: EdgeOptions) {
 
     /** Counts one request against its key (its client IP without one); `rate_limited` when over the allowance. */
     async admit(authorization: unknown, clientIp: string | undefined): Promise<void> {
+      if (!options.rateLimiter.enabled) return;
       const decision = await options.rateLimiter.consume(rateLimitSubject(authorization, clientIp));
       if (!decision.allowed) throw rateLimited(decision.retryAfterSeconds);
     },

@@ -9,6 +9,8 @@ export const BURST_REFILL_SECONDS = 10;
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
 export interface RateLimiter {
+  /** False when RATE_LIMIT_RPS is 0: nothing is counted, so nobody needs to name the subject. */
+  readonly enabled: boolean;
   /** Counts one request of `subject` (see rateLimitSubject); never throws. */
   consume(subject: string): Promise<RateDecision>;
 }
@@ -68,10 +70,11 @@ async function decide(limiter: RateLimiterAbstract | BurstyRateLimiter, subject:
  * in-memory limiter) rather than refused or delayed.
  */
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
-  if (options.requestsPerSecond === 0) return { consume: async () => ({ allowed: true }) };
+  if (options.requestsPerSecond === 0) return { enabled: false, consume: async () => ({ allowed: true }) };
   const local = sustainedWithBurst("memory", options);
   const shared = options.redis ? sustainedWithBurst("redis", options) : null;
   return {
+    enabled: true,
     async consume(subject) {
       if (shared) {
         try {
