@@ -217,7 +217,7 @@ export function renderReport(results: BenchResults, notes: string): string {
     "",
     `\`sendMessage\` (one 1-cent SMS, a unique idempotencyKey each) from ${settings.sendConnections} connections spread round-robin over ${settings.sendAccounts} sub-account keys of one team, every send charged (balance and credit limits large enough that none is refused; any refusal would be counted as a failure). ` +
       "On PostgreSQL, two instances share the database and Redis, the connections alternating between them; one instance is also measured alone (the other stays up, idle). " +
-      "The raw ceiling is the same atomic charge, the gateway's own ChargeStore (src/db/sqliteCharges.ts / pgCharges.ts: the same SQL, the same transaction) called by 50 concurrent callers in a process of their own, with no HTTP, GraphQL, authentication, Prisma read-back of the message, event publishing or delivery simulation, on a team of its own.",
+      "The raw ceiling is the same atomic charge, the gateway's own ChargeStore (src/db/sqliteCharges.ts / pgCharges.ts: the same SQL, the same transaction; on SQLite through the same writer thread) called by 50 concurrent callers in a process of their own, with no HTTP, GraphQL, authentication, Prisma read-back of the message, event publishing or delivery simulation, on a team of its own.",
     "",
     ...table([find("sqlite.sends1"), find("sqlite.raw"), find("postgresql.sends2"), find("postgresql.sends1"), find("postgresql.raw")]),
   );

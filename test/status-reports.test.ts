@@ -14,6 +14,23 @@ describe("delivery reports written in batches", () => {
     expect(writes.map((batch) => batch.map((r) => `${r.messageId}:${r.status}`))).toEqual([["a:sent", "b:sent"], ["a:delivered"]]);
   });
 
+  it("gathers the reports that arrive within its window, turn after turn, into one write; the next window starts with the next report", async () => {
+    const writes: string[][] = [];
+    const batcher = new StatusReportBatcher(async (reports) => void writes.push(reports.map((r) => r.messageId)), 200);
+    const at = new Date();
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const first: Promise<void>[] = [];
+    for (const id of ["a", "b", "c", "d"]) {
+      first.push(batcher.add({ messageId: id, status: "sent", at }));
+      await turn();
+    }
+    expect(writes).toEqual([]);
+    await Promise.all(first);
+    expect(writes).toEqual([["a", "b", "c", "d"]]);
+    await batcher.add({ messageId: "e", status: "sent", at });
+    expect(writes).toEqual([["a", "b", "c", "d"], ["e"]]);
+  });
+
   it("rejects every report of a failed write, and goes on with the next ones", async () => {
     let fail = true;
     const batcher = new StatusReportBatcher(async () => {
