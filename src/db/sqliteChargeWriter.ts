@@ -77,7 +77,7 @@ export class SqliteChargeWriter {
     this.#advanceStatuses.immediate(reports);
   }
 
-  /** The key's lastUsedAt, written only when the stored one is older than `before` (ISO-8601). */
+  /** The key's lastUsedAt set to `at`, written only when the stored one is older than `before` (or unset). */
   touchApiKey(apiKeyId: string, at: Date, before: Date): void {
     this.#statements.touchApiKey.run({ id: apiKeyId, now: sqliteTimestamp(at), before: sqliteTimestamp(before) });
   }

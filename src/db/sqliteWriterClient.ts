@@ -1,15 +1,16 @@
 import { Worker } from "node:worker_threads";
 import type { ChargeAttempt, ChargeResult } from "./charges.ts";
 import type { StatusReport } from "./statusReports.ts";
-import type { WriterError, WriterReply, WriterRequest, WriterThreadData } from "./sqliteWriterProtocol.ts";
+import type { WriterError, WriterOp, WriterReply, WriterRequest, WriterThreadData } from "./sqliteWriterProtocol.ts";
 
 const BOOT = new URL("./sqliteWriterBoot.mjs", import.meta.url);
 const ENTRY = new URL("./sqliteWriterThread.ts", import.meta.url).href;
 
-/** Requests sent to the writer thread and not yet answered, at most: a bound, never reached by group commit's one batch at a time. */
+/**
+ * Requests sent to the writer thread and not yet answered, at most: a bound on what a stalled thread can pile up.
+ * Far from reached in use: group commit sends one batch at a time, delivery reports one write per window.
+ */
 const IN_FLIGHT_MAX = 100_000;
-
-type Request = WriterRequest extends infer R ? (R extends { op: infer _ } ? Omit<R, "id"> : never) : never;
 
 interface Waiting {
   resolve(value: unknown): void;
@@ -68,7 +69,7 @@ export class SqliteWriterClient {
     this.#closed = true;
   }
 
-  #send(request: Request): Promise<unknown> {
+  #send(request: WriterOp): Promise<unknown> {
     if (this.#closed) return Promise.reject(new Error("the SQLite writer is closed"));
     if (this.#waiting.size >= IN_FLIGHT_MAX) return Promise.reject(new Error(`more than ${IN_FLIGHT_MAX} writes waiting for the SQLite writer`));
     const worker = this.#worker ?? this.#start();

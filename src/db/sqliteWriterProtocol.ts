@@ -10,13 +10,15 @@ export interface WriterThreadData {
   reportStatements: boolean;
 }
 
-/** One request to the writer thread; `id` pairs it with its reply. */
-export type WriterRequest = { id: number } & (
+/** What the writer thread is asked to do. */
+export type WriterOp =
   | { op: "chargeBatch"; attempts: ChargeAttempt[] }
   | { op: "advanceStatuses"; reports: StatusReport[] }
   | { op: "touchApiKey"; apiKeyId: string; at: Date; before: Date }
-  | { op: "close" }
-);
+  | { op: "close" };
+
+/** One request to the writer thread; `id` pairs it with its reply. */
+export type WriterRequest = { id: number } & WriterOp;
 
 /** An error thrown in the writer thread, as it crosses to the main thread. */
 export interface WriterError {
