@@ -66,9 +66,11 @@ describe(`balance reads (${TEST_PROVIDER})`, () => {
 
   it("reads the accounts asked for in one turn of the event loop with one statement on PostgreSQL, one each on SQLite", async () => {
     const ids = [...subs.map(({ id }) => id), "no-such-account"];
+    // Only the balance reads are counted: the delivery reports of the sends before may be written meanwhile.
+    const balanceReads = () => gw.sql.statements.filter((sql) => sql.includes('FROM "Account" a JOIN "Team" t')).length;
     gw.sql.reset();
     const records = await Promise.all(ids.map((id) => gw.db.charges.readAccountBalance(id)));
-    expect(gw.sql.count).toBe(TEST_PROVIDER === "postgresql" ? 1 : ids.length);
+    expect(balanceReads()).toBe(TEST_PROVIDER === "postgresql" ? 1 : ids.length);
     expect(records.at(-1)).toBeNull();
     const expected = await gw.db.prisma.account.findMany({ where: { id: { in: ids } }, select: { id: true, totalSpent: true, creditLimit: true } });
     records.slice(0, -1).forEach((record, index) => {
@@ -79,6 +81,6 @@ describe(`balance reads (${TEST_PROVIDER})`, () => {
     // Reads from separate turns are separate statements: a read never waits for company.
     gw.sql.reset();
     for (const { id } of subs.slice(0, 3)) await gw.db.charges.readAccountBalance(id);
-    expect(gw.sql.count).toBe(3);
+    expect(balanceReads()).toBe(3);
   });
 });
