@@ -8,7 +8,12 @@ import type { WriterReply, WriterRequest, WriterThreadData } from "./sqliteWrite
  * path (src/db/sqliteChargeWriter.ts), one request at a time in the order they
  * arrive, so the main thread's event loop never runs SQLite's writes. It blocks
  * while another connection (Prisma's) holds the write lock: waiting is all a
- * single writer can do, and the requests behind it keep their order.
+ * single writer can do, and the requests behind it keep their order. Blocking
+ * here is safe because Prisma's connection lives on the main thread, whose
+ * event loop keeps running and so can finish the transaction that holds the
+ * lock. The pause is ours (at most LOCK_BACKOFF_MAX_MS) rather than SQLite's
+ * busy timeout, whose sleeps grow to 100 ms and would hold a batch that long
+ * after the lock is free.
  */
 
 /** Attempts to take SQLite's write lock before giving up (about 10 s), and the longest pause between them. */
