@@ -287,3 +287,43 @@ describe("invalid input is refused with 400 invalid_request and changes nothing"
     });
   });
 });
+
+describe("date-times beyond the year 9999 are refused, not stored or queried", () => {
+  let gw: TestGateway;
+  let mainKey: string;
+  let teamId: string;
+  beforeAll(async () => {
+    gw = await startGateway();
+    ({ mainKey, teamId } = await gw.createTeam());
+  });
+  afterAll(() => gw?.close());
+
+  const YEAR_10000 = ["+010000-01-01T00:00:00.000Z", 253_402_300_800_000];
+  const keyCount = () => gw.db.prisma.apiKey.count({ where: { account: { teamId } } });
+
+  it("a key expiring in the year 10000, over REST (a string or epoch milliseconds) and GraphQL: 400 naming expiresAt, no key", async () => {
+    const before = await keyCount();
+    for (const expiresAt of YEAR_10000) {
+      const response = await fetch(`${gw.url}/v1/api-keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${mainKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "Far", expiresAt }),
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ code: "invalid_request", message: expect.stringMatching(/expiresAt.*0001 to 9999/) });
+    }
+    const graphql = await gw.gql(`mutation($input: CreateApiKeyInput) { createApiKey(input: $input) { key } }`, { input: { expiresAt: YEAR_10000[0] } }, mainKey);
+    expect(onlyError(graphql).extensions).toMatchObject({ code: "invalid_request", details: { field: "input.expiresAt" } });
+    expect(await keyCount()).toBe(before);
+    // The last second of 9999 is still a date every store keeps.
+    const edge = await gw.gql(`mutation($input: CreateApiKeyInput) { createApiKey(input: $input) { apiKey { expiresAt } } }`, { input: { expiresAt: "9999-12-31T23:59:59.999Z" } }, mainKey);
+    expect(edge.data.createApiKey.apiKey.expiresAt).toBe("9999-12-31T23:59:59.999Z");
+  });
+
+  it("message filters and a spend report reaching the year 10000: 400 naming the argument", async () => {
+    const messages = await gw.gql(`query($since: DateTime) { messages(since: $since) { edges { node { id } } } }`, { since: YEAR_10000[0] }, mainKey);
+    expect(onlyError(messages).extensions).toMatchObject({ code: "invalid_request", details: { field: "since" } });
+    const report = await gw.gql(`query($from: DateTime!, $to: DateTime!) { spendReport(from: $from, to: $to) { total { amount } } }`, { from: "9999-12-31T00:00:00Z", to: "+010000-01-01T00:00:00Z" }, mainKey);
+    expect(onlyError(report).extensions).toMatchObject({ code: "invalid_request", details: { field: "to" } });
+  });
+});

@@ -25,6 +25,27 @@ export function isStorableText(text: string): boolean {
 /** A string that any database can store as given. */
 export const storableString = () => z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
 
+/**
+ * The instants every store keeps and every client reads as given: the years 0001 to 9999 (ISO-8601's four-digit
+ * years). JavaScript dates reach year 275760, written "+275760-…", which neither database takes.
+ */
+const DATE_TIME_MIN_MS = Date.parse("0001-01-01T00:00:00.000Z");
+const DATE_TIME_MAX_MS = Date.parse("9999-12-31T23:59:59.999Z");
+export const DATE_TIME_RANGE_MESSAGE = "must fall within the years 0001 to 9999";
+
+export function isStorableInstant(ms: number): boolean {
+  return ms >= DATE_TIME_MIN_MS && ms <= DATE_TIME_MAX_MS;
+}
+
+/** A date-time input (an ISO-8601 string; REST also takes epoch milliseconds) that every store keeps as given. */
+export const dateTimeSchema = (message = "must be an ISO-8601 date-time") =>
+  z.coerce.date({ errorMap: () => ({ message }) }).refine((date) => isStorableInstant(date.getTime()), DATE_TIME_RANGE_MESSAGE);
+
+/** A date-time carried in a cursor: parseable and storable. */
+export function isCursorInstant(text: string): boolean {
+  return isStorableInstant(Date.parse(text));
+}
+
 /** Characters as a person counts them: Unicode code points (an emoji is one), not UTF-16 units. */
 export function characterCount(text: string): number {
   let count = 0;

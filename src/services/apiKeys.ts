@@ -3,7 +3,7 @@ import type { Prisma } from "../generated/sqlite/client.ts";
 import { generateApiKey, type AccountKind } from "../domain/apiKeys.ts";
 import { DomainError, invalidRequest, notFound } from "../domain/errors.ts";
 import { SCOPES, SUB_ACCOUNT_SCOPES, effectiveScopes, holdsEveryScope, isScope } from "../domain/scopes.ts";
-import { apiKeyNameSchema, idSchema, keyEnvironmentSchema, parseInput } from "../domain/validation.ts";
+import { apiKeyNameSchema, dateTimeSchema, idSchema, keyEnvironmentSchema, parseInput } from "../domain/validation.ts";
 import type { AccountsService } from "./accounts.ts";
 import { OPERATOR, keyActor, recordAuditEvent, type AuditActor } from "./audit.ts";
 import { authorize, requireActor } from "./auth.ts";
@@ -19,7 +19,7 @@ const permissionsSchema = z
   .max(SCOPES.length * 2, `must list at most ${SCOPES.length * 2} scopes`)
   .transform((scopes) => [...new Set(scopes)].sort());
 
-const expiresAtSchema = z.coerce.date({ errorMap: () => ({ message: "must be an ISO-8601 date-time" }) });
+const expiresAtSchema = dateTimeSchema();
 
 /** Also the REST body schema (src/rest): creating a key of a sub-account or of the caller's own main account. */
 export const createKeyInput = z

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Prisma } from "../generated/sqlite/client.ts";
 import { pageRequest, readPage } from "../domain/paging.ts";
-import { idSchema, parseInput } from "../domain/validation.ts";
+import { idSchema, isCursorInstant, parseInput } from "../domain/validation.ts";
 import { authorize } from "./auth.ts";
 import type { Actor, ServiceDeps } from "./deps.ts";
 
@@ -84,7 +84,7 @@ const listFilters = z
   .passthrough();
 
 /** Newest first: a cursor is the (createdAt, id) of the last event of a page. */
-const AUDIT_CURSOR = { arity: 2, isValid: ([createdAt]: string[]) => !Number.isNaN(Date.parse(createdAt!)) };
+const AUDIT_CURSOR = { arity: 2, isValid: ([createdAt]: string[]) => isCursorInstant(createdAt!) };
 
 export function createAuditService(deps: ServiceDeps) {
   const { prisma } = deps;

@@ -8,7 +8,7 @@ import { newId } from "../domain/ids.ts";
 import { centsToNumber } from "../domain/money.ts";
 import { quote, type PriceTable } from "../domain/pricing.ts";
 import { pageRequest, readPage } from "../domain/paging.ts";
-import { charactersBetween, idSchema, metadataSchema, parseInput } from "../domain/validation.ts";
+import { charactersBetween, dateTimeSchema, idSchema, metadataSchema, parseInput } from "../domain/validation.ts";
 import type { AccountsService } from "./accounts.ts";
 import { authorize } from "./auth.ts";
 import type { DeliveryService } from "./delivery.ts";
@@ -42,8 +42,8 @@ export const messageListFilters = z.object({
   channel: z.enum(CHANNELS, { errorMap: () => ({ message: `must be one of ${CHANNELS.join(", ")}` }) }).nullish(),
   status: z.enum(MESSAGE_STATUSES, { errorMap: () => ({ message: `must be one of ${MESSAGE_STATUSES.join(", ")}` }) }).nullish(),
   to: charactersBetween(0, 320).nullish(),
-  since: z.coerce.date({ errorMap: () => ({ message: "must be an ISO-8601 date-time" }) }).nullish(),
-  until: z.coerce.date({ errorMap: () => ({ message: "must be an ISO-8601 date-time" }) }).nullish(),
+  since: dateTimeSchema().nullish(),
+  until: dateTimeSchema().nullish(),
 });
 
 /** The filters; paging arguments beside them are read by src/domain/paging.ts. */

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import { forbidden, invalidRequest } from "../domain/errors.ts";
 import { utcDay } from "../domain/periods.ts";
-import { idSchema, parseInput } from "../domain/validation.ts";
+import { dateTimeSchema, idSchema, parseInput } from "../domain/validation.ts";
 import { Prisma } from "../generated/sqlite/client.ts";
 import type { AccountsService } from "./accounts.ts";
 import { authorize } from "./auth.ts";
@@ -15,9 +15,7 @@ export type SpendGroup = (typeof SPEND_GROUPS)[number];
 export const REPORT_RANGE_MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
 
-const utcMidnight = z.coerce
-  .date({ errorMap: () => ({ message: "must be an ISO-8601 date, e.g. 2026-11-01 or 2026-11-01T00:00:00Z" }) })
-  .refine((date) => date.getTime() % DAY_MS === 0, "must be 00:00 UTC: reports count whole UTC days");
+const utcMidnight = dateTimeSchema("must be an ISO-8601 date, e.g. 2026-11-01 or 2026-11-01T00:00:00Z").refine((date) => date.getTime() % DAY_MS === 0, "must be 00:00 UTC: reports count whole UTC days");
 
 /** Also the REST query schema (src/rest). */
 export const spendReportInput = z

@@ -4,7 +4,7 @@ import type { Prisma, WebhookEndpoint as EndpointRow } from "../../generated/sql
 import { DomainError, notFound } from "../../domain/errors.ts";
 import { newId } from "../../domain/ids.ts";
 import { pageRequest, readPage } from "../../domain/paging.ts";
-import { idSchema, parseInput, storableString } from "../../domain/validation.ts";
+import { idSchema, isCursorInstant, parseInput, storableString } from "../../domain/validation.ts";
 import {
   DEFAULT_EVENT_TYPES,
   WEBHOOK_EVENT_TYPES,
@@ -42,7 +42,7 @@ export const updateEndpointInput = z
   .strict();
 
 /** Attempts newest first: a cursor is the (createdAt, id) of the last attempt of a page. */
-const ATTEMPT_CURSOR = { arity: 2, isValid: ([createdAt]: string[]) => !Number.isNaN(Date.parse(createdAt!)) };
+const ATTEMPT_CURSOR = { arity: 2, isValid: ([createdAt]: string[]) => isCursorInstant(createdAt!) };
 
 /** An endpoint as every surface shows it: never its secrets, encrypted or not. */
 export interface WebhookEndpointView {
