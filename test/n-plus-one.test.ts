@@ -51,11 +51,15 @@ describe("subAccounts with apiKeys and balance: no N+1", () => {
   });
   afterAll(async () => gw.close());
 
+  /** Authentication's own statements: the key's read (none while this instance's key cache holds it) and its lastUsedAt. */
+  const isAuthentication = (sql: string) => /"keyHash"\s*=/.test(sql) || /SET\s+"lastUsedAt"/.test(sql);
+
   async function countStatements(first: number) {
     gw.sql.reset();
     const response = await gw.gql(LIST, { first }, mainKey);
-    const count = gw.sql.count;
-    const statements = [...gw.sql.statements];
+    // Whether the key cache still holds the key depends on the time since the last request: counted apart.
+    const statements = gw.sql.statements.filter((sql) => !isAuthentication(sql));
+    const count = statements.length;
     expect(response.errors).toBeUndefined();
     const { totalCount, edges } = response.data.subAccounts;
     expect(totalCount).toBe(SUB_ACCOUNTS);
@@ -76,7 +80,7 @@ describe("subAccounts with apiKeys and balance: no N+1", () => {
         hundred.statements.map((s) => `  ${s.slice(0, 160)}`).join("\n"),
     );
     expect(hundred.count).toBe(ten.count);
-    // Authentication (the key, unless this instance's key cache has it), then the team, the page, its keys and the total in one (src/db/subAccountListing.ts).
-    expect(hundred.count).toBeLessThanOrEqual(2);
+    // The team, the page, its keys and the total in one (src/db/subAccountListing.ts).
+    expect(hundred.count).toBe(1);
   });
 });
