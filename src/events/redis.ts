@@ -19,11 +19,47 @@ export function isRedisTimeout(error: unknown): boolean {
 /** Caps the reconnect back-off so delivery resumes soon after Redis returns. */
 const RECONNECT_MAX_MS = 1000;
 
-type Envelope = { [T in keyof Topics]: { type: "event"; topic: T; event: Topics[T] } }[keyof Topics] | { type: "access"; signal: AccessChange };
+/** The most events one Redis message carries. */
+export const EVENTS_PER_MESSAGE_MAX = 256;
+
+type TopicEvent = { [T in keyof Topics]: { topic: T; event: Topics[T] } }[keyof Topics];
+type Envelope = { type: "events"; events: TopicEvent[] } | { type: "access"; signal: AccessChange };
+
+/** Hands a message read from the channel to this instance's subscribers (events) or access listeners. */
+function receive(raw: string, local: LocalTopics, dispatchAccess: (signal: AccessChange) => void, onError: (error: unknown) => void): void {
+  let envelope: Envelope | null;
+  try {
+    envelope = JSON.parse(raw) as Envelope | null;
+  } catch (error) {
+    onError(error);
+    return;
+  }
+  if (envelope?.type === "events") for (const { topic, event } of envelope.events) local.publish(topic, event as never);
+  else if (envelope?.type === "access") dispatchAccess(envelope.signal);
+  else onError(new Error(`Ignored a bus message of unknown type ${JSON.stringify((envelope as { type?: unknown } | null)?.type ?? null)}`));
+}
+
+/** Gathers the events of one synchronous run; the microtask right after it sends them, in order, EVENTS_PER_MESSAGE_MAX to a message. */
+function gatherPerRun(send: (events: TopicEvent[]) => void): (event: TopicEvent) => void {
+  let gathered: TopicEvent[] = [];
+  const sendGathered = () => {
+    const events = gathered;
+    gathered = [];
+    for (let start = 0; start < events.length; start += EVENTS_PER_MESSAGE_MAX) send(events.slice(start, start + EVENTS_PER_MESSAGE_MAX));
+  };
+  return (event) => {
+    if (gathered.length === 0) queueMicrotask(sendGathered);
+    gathered.push(event);
+  };
+}
 
 /**
  * Several instances: every event goes through one Redis channel and each
- * instance fans it out to its own subscribers. Publishing never waits for or
+ * instance fans it out to its own subscribers. The events published in one
+ * synchronous run (a committed charge batch publishes its charges' events in
+ * one loop) leave together, in order, as one message, sent by the microtask
+ * right after it: one PUBLISH (a write to Redis) and one message to read on
+ * each instance per batch, not per charge. Publishing never waits for or
  * fails a charge (fire and forget, given up after `timeoutMs`): an event lost
  * while Redis is down or stalled is read from the ledger by its subscribers
  * (src/services/spend/live.ts), and a lost revocation is caught by the
@@ -53,17 +89,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<EventBus
     stateListeners.forEach((listener) => listener(next));
   };
 
-  subscriber.on("message", (_channel: string, raw: string) => {
-    let envelope: Envelope;
-    try {
-      envelope = JSON.parse(raw) as Envelope;
-    } catch (error) {
-      options.onError(error);
-      return;
-    }
-    if (envelope.type === "event") local.publish(envelope.topic, envelope.event as never);
-    else accessListeners.forEach((listener) => listener(envelope.signal));
-  });
+  const dispatchAccess = (signal: AccessChange) => accessListeners.forEach((listener) => listener(signal));
+  subscriber.on("message", (_channel: string, raw: string) => receive(raw, local, dispatchAccess, options.onError));
   // A subscribed connection is "ready" again only after ioredis has re-subscribed.
   subscriber.on("ready", () => setState("up"));
   subscriber.on("close", () => setState("down"));
@@ -81,12 +108,14 @@ export async function createRedisBus(options: RedisBusOptions): Promise<EventBus
     }
   };
 
+  const publishEvent = gatherPerRun((events) => void publish({ type: "events", events }));
+
   return {
     kind: "redis",
     get state() {
       return state;
     },
-    publish: (topic, event) => void publish({ type: "event", topic, event } as Envelope),
+    publish: (topic, event) => publishEvent({ topic, event } as TopicEvent),
     subscribe: (topic, teamId, listener) => local.subscribe(topic, teamId, listener),
     publishAccessChange: (signal) => publish({ type: "access", signal }),
     onAccessChange: (listener) => void accessListeners.push(listener),
