@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request } from "node:http";
 import WebSocket from "ws";
+import { pathnameOf } from "../src/edge/requestLog.ts";
 import { onlyError, startGateway, type TestGateway } from "./helpers/gateway.ts";
 
 /**
@@ -143,5 +145,36 @@ describe("the edge", () => {
     const error = frames.find((frame) => frame.type === "error" || frame.type === "next");
     const errors = error.type === "error" ? error.payload : error.payload.errors;
     expect(errors[0].extensions).toEqual({ code: "not_found", details: { id: "nope" } });
+  });
+});
+
+describe("the edge's request path", () => {
+  it("is what the URL parser gives for every request target, plain or not", () => {
+    const targets = [
+      "/graphql", "/graphql?query=%7B__typename%7D", "/", "/?x=1", "/v1/sub-accounts", "/v1/sub-accounts/sa_01ABC/", "/v1/sub-accounts/sa_01ABC?limit=5",
+      "//evil.example/graphql", "/a/../graphql", "/./graphql", "/graph%71l", "/graphql#frag", "/v1\\sub-accounts", "/x y", "/ünï", "/a//b", "/favicon.ico", "",
+      "*", "/graphql?", "/readyz", "/metrics?name[]=x",
+    ];
+    for (const target of targets) expect([target, pathnameOf(target)]).toEqual([target, new URL(target, "http://gateway.invalid").pathname]);
+  });
+
+  it("a path the parser normalises reaches the route it names: /v1/%2E%2E/graphql is GraphQL", async () => {
+    const gateway = await startGateway();
+    try {
+      // node:http sends the path as written (fetch would normalise it first).
+      const { port } = new URL(gateway.url);
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: "/v1/%2E%2E/graphql", method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end(JSON.stringify({ query: "{ __typename }" }));
+      });
+      expect(answer).toEqual({ status: 200, body: JSON.stringify({ data: { __typename: "Query" } }) });
+    } finally {
+      await gateway.close();
+    }
   });
 });

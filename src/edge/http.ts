@@ -39,7 +39,7 @@ function edgeSurface(edge: Edge): Surface {
   return {
     serves: () => true,
     async handle(req, res, request) {
-      const { pathname } = request.url;
+      const { pathname } = request;
       if (pathname === "/metrics") {
         const body = await edge.metrics.registry.metrics();
         res.writeHead(200, { "content-type": edge.metrics.registry.contentType }).end(body);
@@ -67,7 +67,7 @@ export function createHttpServer(edge: Edge, surfaces: Surface[]): Server {
 
   async function serve(req: IncomingMessage, res: ServerResponse, request: EdgeRequest, surface: Surface): Promise<void> {
     if (applyCors(req, res, allowedOrigins) === "answered") return;
-    if (!UNLIMITED_PATHS.has(request.url.pathname)) {
+    if (!UNLIMITED_PATHS.has(request.pathname)) {
       edge.refuseDeclaredTooLarge(req, res);
       await edge.admit(req.headers.authorization, req.socket.remoteAddress);
     }
@@ -75,7 +75,7 @@ export function createHttpServer(edge: Edge, surfaces: Surface[]): Server {
   }
 
   function refuse(req: IncomingMessage, res: ServerResponse, request: EdgeRequest, surface: Surface, error: unknown): void {
-    const answer = edge.toError(error, { requestId: request.id, method: req.method, path: request.url.pathname });
+    const answer = edge.toError(error, { requestId: request.id, method: req.method, path: request.pathname });
     if (res.headersSent) return void res.destroy();
     closeIfBodyUnread(req, res);
     surface.renderError(res, answer);
@@ -94,7 +94,7 @@ export function createHttpServer(edge: Edge, surfaces: Surface[]): Server {
       res.once("finish", () => {
         if (!req.complete) req.socket?.destroySoon();
       });
-      const surface = surfaces.find((candidate) => candidate.serves(request.url.pathname)) ?? fallback;
+      const surface = surfaces.find((candidate) => candidate.serves(request.pathname)) ?? fallback;
       serve(req, res, request, surface).catch((error: unknown) => refuse(req, res, request, surface, error));
     },
   );

@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import { DomainError } from "../domain/errors.ts";
 import { sendJson, type Surface } from "../edge/http.ts";
 import type { Edge } from "../edge/index.ts";
+import type { EdgeRequest } from "../edge/requestLog.ts";
 import type { Services } from "../services/index.ts";
 import { contextFactory, type GraphQLContext } from "./context.ts";
 import { graphQLErrorBody, toClientError, toValidationError } from "./errors.ts";
@@ -36,6 +37,30 @@ function isBrowserPageRequest(req: IncomingMessage, url: URL): boolean {
   return req.method === "GET" && !url.searchParams.has("query") && String(req.headers.accept ?? "").includes("text/html");
 }
 
+/**
+ * /readyz, by yoga's readiness plugin. Its own test of each request's URL (a URL pattern) runs only for requests
+ * whose path the edge already read as /readyz: every GraphQL request skips it.
+ */
+function readinessProbe(edge: Edge): Plugin {
+  const probe = useReadinessCheck({
+    endpoint: "/readyz",
+    check: async ({ fetchAPI }) => {
+      const { ok, checks } = await edge.readiness();
+      return new fetchAPI.Response(JSON.stringify({ status: ok ? "ready" : "unavailable", checks }), {
+        status: ok ? 200 : 503,
+        headers: { "content-type": "application/json", "cache-control": "no-store" },
+      });
+    },
+  });
+  return {
+    ...probe,
+    onRequest: (payload) => {
+      const { edgeRequest } = payload.serverContext as { edgeRequest?: EdgeRequest };
+      if (edgeRequest?.pathname === "/readyz") return probe.onRequest?.(payload);
+    },
+  };
+}
+
 /** graphql-yoga with the gateway's plugins: limits, timeouts, errors, probes, GraphiQL outside production. */
 export function createGraphQLServer(edge: Edge, services: Services, prisma: Db): GraphQLServer {
   const { production, config, logger } = edge;
@@ -66,16 +91,7 @@ export function createGraphQLServer(edge: Edge, services: Services, prisma: Db):
       graphiqlPageHeaders,
       useSharedSubscriptionResults,
       codedContentNegotiationErrors,
-      useReadinessCheck({
-        endpoint: "/readyz",
-        check: async ({ fetchAPI }) => {
-          const { ok, checks } = await edge.readiness();
-          return new fetchAPI.Response(JSON.stringify({ status: ok ? "ready" : "unavailable", checks }), {
-            status: ok ? 200 : 503,
-            headers: { "content-type": "application/json", "cache-control": "no-store" },
-          });
-        },
-      }),
+      readinessProbe(edge),
     ],
     context: contextFactory(edge, services, prisma) as never,
   });

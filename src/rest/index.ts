@@ -109,7 +109,7 @@ export function restSurface(edge: Edge, services: Services): Surface {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, request: EdgeRequest): Promise<void> {
-    const { route, params: rawParams } = match((req.method ?? "GET").toUpperCase(), request.url.pathname);
+    const { route, params: rawParams } = match((req.method ?? "GET").toUpperCase(), request.pathname);
     // The key first: nothing of an unauthenticated request's body is read.
     const caller = route.access === "public" ? null : await edge.authenticate(req.headers.authorization, request);
     const params = route.params ? parseInput(route.params, rawParams) : {};

@@ -42,7 +42,7 @@ export function dashboardSurface(): Surface {
   return {
     serves: (pathname) => pathname === "/dashboard" || pathname.startsWith("/dashboard/"),
     async handle(req, res, request) {
-      const { pathname } = request.url;
+      const { pathname } = request;
       const method = req.method ?? "GET";
       const load = pathname === "/dashboard" || pathname === "/dashboard/" ? async () => pageAsset() : ASSETS[pathname];
       if (!load) throw new DomainError("not_found", `Nothing is served at ${pathname}. The dashboard is at /dashboard.`);
