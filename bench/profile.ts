@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fanout-client.ts";
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
@@ -41,16 +42,23 @@ interface CpuProfile {
 }
 
 const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
-/** Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,listing,report; default all). */
+/**
+ * Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,listing,report,pair; default all but pair).
+ * `pair` (PostgreSQL only) starts two more instances sharing the database and Redis, and profiles the first
+ * under sends spread over both, then under the same sends to it alone (the other up and idle), as
+ * `npm run bench` measures two instances against one: the CPU per charge, module by module.
+ */
 const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout,listing,report").split(",");
 const reportEntries = Number(process.env.BENCH_REPORT_ENTRIES ?? 1_000_000);
 const fanoutSubscribers = Number(process.env.BENCH_PROFILE_SUBSCRIBERS ?? 1000);
 const fanoutRate = Number(process.env.BENCH_PROFILE_FANOUT_RATE ?? 10);
 const outDir = path.join(ROOT, "bench", "results", "profiles");
+const PAIR_WARMUP_SECONDS = 10;
+const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const log = (message: string) => process.stderr.write(`[profile] ${message}\n`);
 
 /** Where a frame's code lives: a package of node_modules, a file of ours, or node/V8 itself. */
-function moduleOf(frame: CallFrame): string {
+export function moduleOf(frame: CallFrame): string {
   const url = frame.url;
   if (!url) return frame.functionName.startsWith("(") ? frame.functionName : "(native: V8 builtins and C++ bindings)";
   if (url.startsWith("node:")) return "node: (core)";
@@ -103,7 +111,8 @@ export function summarize(profile: CpuProfile, top = 25): string {
   ].join("\n");
 }
 
-async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">): Promise<string> {
+/** After a warm-up, `gateway`'s CPU profile while the load runs `seconds` (saved as `<name>.cpuprofile`). */
+async function profileDuringLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">) {
   log(`${name}: warm-up`);
   // Sends need idempotency keys of their own per load run: reused ones would measure the duplicate path.
   const fresh = (suffix: string) => (spec.send ? { ...spec, send: { ...spec.send, runId: `${spec.send.runId}-${suffix}` } } : spec);
@@ -117,7 +126,77 @@ async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omi
   const { profile } = await cdp.send<{ profile: CpuProfile }>("Profiler.stop");
   cdp.close();
   writeFileSync(path.join(outDir, `${name}.cpuprofile`), JSON.stringify(profile));
+  return { result, profile };
+}
+
+async function profileUnderLoad(gateway: GatewayProcess, name: string, spec: Omit<LoadSpec, "duration" | "label">): Promise<string> {
+  const { result, profile } = await profileDuringLoad(gateway, name, spec);
   return `## ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms during the profile\n\n${summarize(profile)}`;
+}
+
+/** Self time by module, in microseconds; "(idle)" left out. */
+function selfTimeByModule(profile: CpuProfile): Map<string, number> {
+  const byNode = new Map<number, number>();
+  profile.samples.forEach((node, index) => byNode.set(node, (byNode.get(node) ?? 0) + (profile.timeDeltas[index + 1] ?? 0)));
+  const modules = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const module = moduleOf(node.callFrame);
+    if (module === "(idle)") continue;
+    modules.set(module, (modules.get(module) ?? 0) + (byNode.get(node.id) ?? 0));
+  }
+  return modules;
+}
+
+/**
+ * Two instances on PostgreSQL and Redis, as `npm run bench` runs them: the first one's CPU per charge when the
+ * sends are spread over both, against the same when it takes them all (the other up, idle), module by module.
+ */
+async function profilePair(databaseUrl: string, redisPrefix: string): Promise<string> {
+  const start = (label: string) => startGatewayProcess({ label, databaseUrl, redisUrl, redisPrefix, nodeOptions: "--inspect-port=127.0.0.1:0" });
+  const [first, second] = [await start("pair #1 (profiled)"), await start("pair #2")];
+  try {
+    const team = await seedTeam({ gatewayUrl: first.url, databaseUrl, name: "Profile pair", balance: 1e12, subAccounts: 20, creditLimit: 1e10 });
+    const send = { keys: team.subAccounts.map((account) => account.key), runId: `profile-pair-${randomBytes(4).toString("hex")}` };
+    const runs = [
+      { name: "pair-both", title: "two instances (the profiled one takes half the sends)", urls: [first.url, second.url], share: 0.5 },
+      { name: "pair-alone", title: "one instance (the other up, idle)", urls: [first.url], share: 1 },
+    ];
+    // Both instances' code optimised by V8 before either profile, whichever runs first.
+    log(`pair: ${PAIR_WARMUP_SECONDS} s of sends over both instances and ${PAIR_WARMUP_SECONDS} s to the first alone (warm-up)`);
+    for (const run of runs) await runLoad({ label: "pair warm-up", urls: run.urls, connections: 50, duration: PAIR_WARMUP_SECONDS, send: { ...send, runId: `${send.runId}-warm-up-${run.name}` } });
+    const measured = [];
+    for (const run of runs) {
+      const { result, profile } = await profileDuringLoad(first, run.name, { urls: run.urls, connections: 50, send: { ...send, runId: `${send.runId}-${run.name}` } });
+      const charges = result.ok * run.share;
+      measured.push({ ...run, result, charges, modules: selfTimeByModule(profile) });
+    }
+    return pairSummary(measured);
+  } finally {
+    await Promise.all([first.stop(), second.stop()]);
+  }
+}
+
+function pairSummary(measured: { title: string; result: { rps: number; ok: number }; charges: number; modules: Map<string, number> }[]): string {
+  const [both, alone] = measured as [(typeof measured)[0], (typeof measured)[0]];
+  const perCharge = (run: typeof both, micros: number) => micros / run.charges;
+  const total = (run: typeof both) => [...run.modules.values()].reduce((sum, value) => sum + value, 0);
+  const names = [...new Set([...both.modules.keys(), ...alone.modules.keys()])]
+    .sort((a, b) => perCharge(both, both.modules.get(b) ?? 0) - perCharge(both, both.modules.get(a) ?? 0))
+    .slice(0, 25);
+  const row = (name: string, a: number, b: number) => `| ${name} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a - b >= 0 ? "+" : "") + (a - b).toFixed(1)} |`;
+  return [
+    "## sends: two instances against one, the CPU per charge of the profiled instance",
+    "",
+    ...measured.map((run) => `- ${run.title}: ${run.result.rps.toFixed(0)} sends/s in all, ${run.charges.toFixed(0)} of them through the profiled instance.`),
+    "",
+    "Microseconds of the profiled instance's main thread (CPU, self time, \"(idle)\" left out) per charge it answered:",
+    "",
+    "| module | two instances | one instance | difference |",
+    "|---|---|---|---|",
+    row("**all**", perCharge(both, total(both)), perCharge(alone, total(alone))),
+    ...names.map((name) => row(`\`${name}\``, perCharge(both, both.modules.get(name) ?? 0), perCharge(alone, alone.modules.get(name) ?? 0))),
+    "",
+  ].join("\n");
 }
 
 /**
@@ -154,6 +233,22 @@ async function profileReport(gateway: GatewayProcess, databaseUrl: string): Prom
   const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
   const variables = { from: new Date(today - 365 * 86_400_000).toISOString(), to: new Date(today + 86_400_000).toISOString() };
   return profileUnderLoad(gateway, "report", { urls: [gateway.url], connections: 4, query: { body: body(REPORT_QUERY, variables), key: team.mainKey } });
+}
+
+/** A Redis key prefix of this run's own; whatever the instances leave under it is removed at the end. */
+async function redisPrefixCleanedUp(): Promise<string> {
+  const prefix = `gateway-profile-${randomBytes(4).toString("hex")}:`;
+  onCleanup(`remove Redis keys ${prefix}*`, async () => {
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const keys: string[] = [];
+      for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  });
+  return prefix;
 }
 
 async function main(): Promise<void> {
@@ -197,6 +292,11 @@ async function main(): Promise<void> {
     sections.push(await profileUnderLoad(gateway, "listing", { urls: [gateway.url], connections: 10, query: { body: body(LISTING_QUERY), key: listingTeam.mainKey } }));
   }
   if (only.includes("report")) sections.push(await profileReport(gateway, databaseUrl));
+  if (only.includes("pair")) {
+    if (databaseUrl.startsWith("file:")) throw new Error("the pair profile runs on PostgreSQL: BENCH_PROFILE_DATABASE=postgresql");
+    await gateway.stop();
+    sections.push(await profilePair(databaseUrl, await redisPrefixCleanedUp()));
+  }
   const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
   writeFileSync(path.join(outDir, "summary.md"), summary);
   process.stdout.write(summary);
