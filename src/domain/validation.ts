@@ -31,7 +31,7 @@ export const storableString = () => z.string().refine(isStorableText, UNSTORABLE
  */
 const DATE_TIME_MIN_MS = Date.parse("0001-01-01T00:00:00.000Z");
 const DATE_TIME_MAX_MS = Date.parse("9999-12-31T23:59:59.999Z");
-export const DATE_TIME_RANGE_MESSAGE = "must fall within the years 0001 to 9999";
+const DATE_TIME_RANGE_MESSAGE = "must fall within the years 0001 to 9999";
 
 export function isStorableInstant(ms: number): boolean {
   return ms >= DATE_TIME_MIN_MS && ms <= DATE_TIME_MAX_MS;

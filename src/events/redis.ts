@@ -62,7 +62,7 @@ function gatherPerRun(send: (events: TopicEvent[]) => void): (event: TopicEvent)
  * each instance per batch, not per charge. Publishing never waits for or
  * fails a charge (fire and forget, given up after `timeoutMs`): an event lost
  * while Redis is down or stalled is read from the ledger by its subscribers
- * (src/services/spend/live.ts), and a lost revocation is caught by the
+ * (the ledger check of src/services/live/), and a lost revocation is caught by the
  * subscriptions' key sweep.
  */
 export async function createRedisBus(options: RedisBusOptions): Promise<EventBus> {
