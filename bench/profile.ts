@@ -11,11 +11,11 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fanout-client.ts";
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
 import { openInspector } from "./lib/inspector.ts";
+import { redisPrefixRemovedAtEnd } from "./lib/redis.ts";
 import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { SEND_INPUT, SEND_MUTATION } from "./load.ts";
@@ -235,22 +235,6 @@ async function profileReport(gateway: GatewayProcess, databaseUrl: string): Prom
   return profileUnderLoad(gateway, "report", { urls: [gateway.url], connections: 4, query: { body: body(REPORT_QUERY, variables), key: team.mainKey } });
 }
 
-/** A Redis key prefix of this run's own; whatever the instances leave under it is removed at the end. */
-async function redisPrefixCleanedUp(): Promise<string> {
-  const prefix = `gateway-profile-${randomBytes(4).toString("hex")}:`;
-  onCleanup(`remove Redis keys ${prefix}*`, async () => {
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    try {
-      const keys: string[] = [];
-      for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
-  });
-  return prefix;
-}
-
 async function main(): Promise<void> {
   cleanUpOnSignals();
   mkdirSync(outDir, { recursive: true });
@@ -295,7 +279,7 @@ async function main(): Promise<void> {
   if (only.includes("pair")) {
     if (databaseUrl.startsWith("file:")) throw new Error("the pair profile runs on PostgreSQL: BENCH_PROFILE_DATABASE=postgresql");
     await gateway.stop();
-    sections.push(await profilePair(databaseUrl, await redisPrefixCleanedUp()));
+    sections.push(await profilePair(databaseUrl, redisPrefixRemovedAtEnd(redisUrl, "gateway-profile", randomBytes(4).toString("hex"))));
   }
   const summary = `# CPU profile of the gateway (${databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"})\n\n${sections.join("\n")}`;
   writeFileSync(path.join(outDir, "summary.md"), summary);

@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { startBareYoga, BARE_QUERY } from "./bare-yoga.ts";
 import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fanout-client.ts";
@@ -16,6 +15,7 @@ import { graphqlOk, startGatewayProcess, type GatewayProcess } from "./gateway.t
 import { checkTeam, countCharges, type InvariantCheck } from "./invariants.ts";
 import { memoryAfterGc, openInspector } from "./lib/inspector.ts";
 import { describeMachine } from "./lib/machine.ts";
+import { redisPrefixRemovedAtEnd } from "./lib/redis.ts";
 import { ROOT, cleanUpOnSignals, isTearingDown, onCleanup, runCleanups, sleep } from "./lib/proc.ts";
 import { loadSettings, type DatabaseKind, type Settings } from "./lib/settings.ts";
 import { median } from "./lib/stats.ts";
@@ -353,17 +353,7 @@ async function createPostgresDatabase(): Promise<Phase> {
   });
   const url = new URL(settings.postgresAdminUrl);
   url.pathname = `/${name}`;
-  const prefix = `gateway-bench-${uniqueSuffix()}:`;
-  onCleanup(`remove Redis keys ${prefix}*`, async () => {
-    const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 1 });
-    try {
-      const keys: string[] = [];
-      for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 500 })) keys.push(...(batch as string[]));
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
-  });
+  const prefix = redisPrefixRemovedAtEnd(settings.redisUrl, "gateway-bench", uniqueSuffix());
   return { database: "postgresql", databaseUrl: url.toString(), redis: { url: settings.redisUrl, prefix } };
 }
 
