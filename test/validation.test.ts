@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onlyError, startGateway, type GraphQLResponse, type TestGateway } from "./helpers/gateway.ts";
+import { parseDateTime } from "../src/domain/validation.ts";
 
 /**
  * Every bad input is refused over real HTTP with 400 invalid_request naming the
@@ -325,5 +326,80 @@ describe("date-times beyond the year 9999 are refused, not stored or queried", (
     expect(onlyError(messages).extensions).toMatchObject({ code: "invalid_request", details: { field: "since" } });
     const report = await gw.gql(`query($from: DateTime!, $to: DateTime!) { spendReport(from: $from, to: $to) { total { amount } } }`, { from: "9999-12-31T00:00:00Z", to: "+010000-01-01T00:00:00Z" }, mainKey);
     expect(onlyError(report).extensions).toMatchObject({ code: "invalid_request", details: { field: "to" } });
+  });
+});
+
+describe("date-times are ISO-8601 and name one instant, whatever the server's time zone", () => {
+  it("parseDateTime: dates, times, fractions and offsets; nothing JavaScript's lenient parser would make up", () => {
+    const read = (text: string) => parseDateTime(text)?.toISOString() ?? null;
+    expect(read("2026-11-01")).toBe("2026-11-01T00:00:00.000Z");
+    expect(read("2026-11-01T10:30Z")).toBe("2026-11-01T10:30:00.000Z");
+    expect(read("2026-11-01T10:30:00+01:00")).toBe("2026-11-01T09:30:00.000Z");
+    expect(read("2026-11-01T10:30:00-0530")).toBe("2026-11-01T16:00:00.000Z");
+    expect(read("2026-11-01t10:30:00.123456z")).toBe("2026-11-01T10:30:00.123Z");
+    const zone = process.env.TZ;
+    process.env.TZ = "Pacific/Auckland"; // Node applies it at once; JavaScript's own parser would read 10:30 there
+    try {
+      expect(read("2026-11-01 10:30")).toBe("2026-11-01T10:30:00.000Z"); // no offset: UTC, never the server's zone
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+    expect(read("2024-02-29")).toBe("2024-02-29T00:00:00.000Z");
+    expect(read("0050-06-01")).toBe("0050-06-01T00:00:00.000Z"); // not 1950
+    expect(read("+010000-01-01T00:00:00Z")).toBe("+010000-01-01T00:00:00.000Z"); // parsed, so that its range is named
+    for (const bad of ["foo 1", "1", "2026", "Nov 1 2026", "2026-02-29", "2026-02-30", "2026-13-01", "2026-11-01T24:00:00Z", "2026-11-01T10:60Z", "2026-11-01T10:30:60Z", "2026-11-01T10:30:00+24:00", "2026-11-01T10:30:00Z junk", "+275761-01-01", ""]) {
+      expect(read(bad), bad).toBeNull();
+    }
+  });
+
+  let gw: TestGateway;
+  let mainKey: string;
+  let teamId: string;
+  beforeAll(async () => {
+    gw = await startGateway();
+    ({ mainKey, teamId } = await gw.createTeam());
+  });
+  afterAll(() => gw?.close());
+  const keyCount = () => gw.db.prisma.apiKey.count({ where: { account: { teamId } } });
+  const createKeyOverRest = (expiresAt: unknown) =>
+    fetch(`${gw.url}/v1/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${mainKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "Dated", expiresAt }),
+    });
+
+  it("REST: an impossible or made-up expiresAt (Feb 30th, 'foo 1', true, [2099]) is 400 naming expiresAt, and no key is made", async () => {
+    const before = await keyCount();
+    for (const expiresAt of ["2099-02-30T00:00:00Z", "foo 1", "2099-01-01T25:00:00Z", true, [2099], { year: 2099 }, 1.5]) {
+      const response = await createKeyOverRest(expiresAt);
+      expect(response.status, JSON.stringify(expiresAt)).toBe(400);
+      expect(await response.json()).toMatchObject({ code: "invalid_request", message: expect.stringMatching(/expiresAt.*ISO-8601/) });
+    }
+    expect(await keyCount()).toBe(before);
+  });
+
+  it("REST (answering epoch milliseconds) and GraphQL (answering UTC): an offset is honoured; epoch milliseconds are taken over REST", async () => {
+    const withOffset = await createKeyOverRest("2099-01-02T04:04:05.678+01:00");
+    expect(withOffset.status).toBe(201);
+    expect((await withOffset.json()).apiKey.expiresAt).toBe(Date.parse("2099-01-02T03:04:05.678Z"));
+    const epoch = await createKeyOverRest(Date.parse("2099-03-04T05:06:07.000Z"));
+    expect((await epoch.json()).apiKey.expiresAt).toBe(Date.parse("2099-03-04T05:06:07.000Z"));
+    const graphql = await gw.gql(`mutation { createApiKey(input: { expiresAt: "2099-05-06T07:08:09-02:00" }) { apiKey { expiresAt } } }`, {}, mainKey);
+    expect(graphql.data.createApiKey.apiKey.expiresAt).toBe("2099-05-06T09:08:09.000Z");
+  });
+
+  it("GraphQL and REST message filters: Feb 30th is 400 invalid_request, never read as March 2nd", async () => {
+    const variable = await gw.gql(`query($since: DateTime) { messages(since: $since) { edges { node { id } } } }`, { since: "2026-02-30T00:00:00Z" }, mainKey);
+    expect(variable.status).toBe(400);
+    expect(onlyError(variable).extensions.code).toBe("invalid_request");
+    expect(onlyError(variable).message).toMatch(/ISO-8601/);
+    const literal = await gw.gql(`{ messages(since: "foo 1") { edges { node { id } } } }`, {}, mainKey);
+    expect(literal.status).toBe(400);
+    expect(onlyError(literal).extensions.code).toBe("invalid_request");
+    expect(onlyError(literal).message).toMatch(/ISO-8601/);
+    const rest = await fetch(`${gw.url}/v1/messages?since=2026-02-30`, { headers: { authorization: `Bearer ${mainKey}` } });
+    expect(rest.status).toBe(400);
+    expect(await rest.json()).toMatchObject({ code: "invalid_request", message: expect.stringMatching(/since.*ISO-8601/) });
   });
 });

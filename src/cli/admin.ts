@@ -4,6 +4,7 @@ import { openDatabase, type Database } from "../db/client.ts";
 import { applyMigrations } from "../db/migrate.ts";
 import { DomainError, invalidRequest } from "../domain/errors.ts";
 import { MAX_CENTS, centsToNumber } from "../domain/money.ts";
+import { parseDateTime } from "../domain/validation.ts";
 import { systemClock } from "../services/clock.ts";
 import { loadPriceTable } from "../domain/pricing.ts";
 import { SimulatedProvider } from "../services/delivery.ts";
@@ -48,8 +49,8 @@ function parseCents(raw: string, option: string): number {
 function parsePurgeDate(raw: string | undefined): Date {
   const realNow = new Date();
   if (raw === undefined) return realNow;
-  const now = new Date(raw);
-  if (Number.isNaN(now.getTime())) throw new UsageError("--now must be an ISO-8601 date, e.g. 2026-12-31T00:00:00Z");
+  const now = parseDateTime(raw);
+  if (now === null) throw new UsageError("--now must be an ISO-8601 date, e.g. 2026-12-31T00:00:00Z");
   if (now.getTime() > realNow.getTime()) {
     throw new UsageError(
       `--now ${now.toISOString()} is in the future (it is ${realNow.toISOString()}): a purge never removes a sub-account ` +

@@ -37,9 +37,63 @@ export function isStorableInstant(ms: number): boolean {
   return ms >= DATE_TIME_MIN_MS && ms <= DATE_TIME_MAX_MS;
 }
 
-/** A date-time input (an ISO-8601 string; REST also takes epoch milliseconds) that every store keeps as given. */
-export const dateTimeSchema = (message = "must be an ISO-8601 date-time") =>
-  z.coerce.date({ errorMap: () => ({ message }) }).refine((date) => isStorableInstant(date.getTime()), DATE_TIME_RANGE_MESSAGE);
+/**
+ * ISO-8601 / RFC 3339: a calendar date, optionally a time (seconds and fraction optional) and an offset.
+ * The year has four digits, or six with a sign (ISO's expanded years, so that a year out of range is named as such).
+ */
+const ISO_DATE_TIME =
+  /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
+export const DATE_TIME_FORMAT_MESSAGE = "must be an ISO-8601 date-time, e.g. 2026-11-01T09:30:00Z (a time without an offset is UTC)";
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+function daysInMonth(year: number, month: number): number {
+  return month === 2 && isLeapYear(year) ? 29 : DAYS_IN_MONTH[month - 1]!;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/**
+ * The instant an ISO-8601 date-time names, or null when the text is not one or names no real time
+ * (2026-02-30, 24:00, an offset beyond 23:59). JavaScript's own Date parser is not used: it takes
+ * "foo 1" for 2001-01-01, rolls 2026-02-30 over into March, and reads an offset-less time in the
+ * server's time zone. Here a date alone is 00:00 UTC and a time without an offset is UTC.
+ */
+export function parseDateTime(text: string): Date | null {
+  const match = ISO_DATE_TIME.exec(text);
+  if (!match) return null;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const offsetHours = Number(match[10] ?? 0);
+  const offsetMinutes = Number(match[11] ?? 0);
+  if (offsetHours > 23 || offsetMinutes > 59) return null;
+  const offsetMs = (match[9] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day); // not Date.UTC: it reads the years 0 to 99 as 1900 to 1999
+  date.setUTCHours(hour, minute, second, Math.floor(Number(`0.${match[7] ?? "0"}`) * 1000));
+  const instant = date.getTime() - offsetMs;
+  return Number.isNaN(instant) ? null : new Date(instant);
+}
+
+/** A date-time as a client sends it: an ISO-8601 string, a valid Date (from the GraphQL scalar) or, over REST, epoch milliseconds. */
+function dateTimeOf(value: unknown): Date | null {
+  if (typeof value === "string") return parseDateTime(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return new Date(value);
+  return null;
+}
+
+/**
+ * A date-time input (an ISO-8601 string; REST also takes epoch milliseconds) that every store keeps as given.
+ * A preprocessed z.date(), so that the OpenAPI document describes it as a string of format date-time.
+ */
+export const dateTimeSchema = (message = DATE_TIME_FORMAT_MESSAGE) =>
+  z
+    .preprocess((value) => dateTimeOf(value) ?? new Date(Number.NaN), z.date({ errorMap: () => ({ message }) }))
+    .refine((date) => isStorableInstant(date.getTime()), DATE_TIME_RANGE_MESSAGE);
 
 /** A date-time carried in a cursor: parseable and storable. */
 export function isCursorInstant(text: string): boolean {

@@ -1,5 +1,6 @@
 import { GraphQLError, Kind } from "graphql";
 import { MAX_CENTS, centsToNumber } from "../../domain/money.ts";
+import { DATE_TIME_FORMAT_MESSAGE, parseDateTime } from "../../domain/validation.ts";
 import { builder } from "../builder.ts";
 
 function invalid(message: string): GraphQLError {
@@ -38,14 +39,23 @@ builder.scalarType("Cents", {
     }),
 });
 
+/** The services check the range (years 0001 to 9999) and name the field; here only the format. */
+function parseDateTimeValue(value: unknown): Date {
+  const date = typeof value === "string" ? parseDateTime(value) : null;
+  if (date === null) throw invalid(`DateTime ${DATE_TIME_FORMAT_MESSAGE}.`);
+  return date;
+}
+
 builder.scalarType("DateTime", {
-  description: "An ISO-8601 timestamp in UTC.",
+  description:
+    "An ISO-8601 (RFC 3339) date-time, answered in UTC. Taken as e.g. 2026-11-01T09:30:00Z or 2026-11-01T10:30:00+01:00; a date alone is 00:00 UTC, a time without an offset is UTC.",
   serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(value as string).toISOString()),
-  parseValue: (value) => {
-    const date = new Date(value as string);
-    if (typeof value !== "string" || Number.isNaN(date.getTime())) throw invalid("DateTime must be an ISO-8601 string.");
-    return date;
-  },
+  parseValue: parseDateTimeValue,
+  parseLiteral: (ast) =>
+    literal(() => {
+      if (ast.kind !== Kind.STRING) throw invalid(`DateTime ${DATE_TIME_FORMAT_MESSAGE}, as a string.`);
+      return parseDateTimeValue(ast.value);
+    }),
 });
 
 function literalToJson(ast: import("graphql").ValueNode): unknown {
