@@ -20,7 +20,7 @@ function readTrustedDocuments(file: string, ctx: z.RefinementCtx): { file: strin
     return z.NEVER;
   }
 }
-import { parseSecretsKey } from "./domain/secretsKey.ts";
+import { PREVIOUS_SECRETS_KEYS_MAX, parseSecretsKey, parseSecretsKeyList } from "./domain/secretsKey.ts";
 
 /** Every setting has a default: `npm start` needs no env file. */
 const schema = z
@@ -94,6 +94,25 @@ const schema = z
       .refine((value) => value === undefined || parseSecretsKey(value) !== null, {
         message: "must be 32 bytes written as 64 hexadecimal characters or as base64 (e.g. the output of `openssl rand -hex 32`)",
       }),
+    /**
+     * Earlier SECRETS_KEYs, comma-separated: secrets sealed under them still open, and
+     * `npm run admin -- reseal-secrets` seals them again under SECRETS_KEY (README.md, "Rotating SECRETS_KEY").
+     */
+    SECRETS_KEY_PREVIOUS: z
+      .string()
+      .optional()
+      .transform((value, context) => {
+        if (value === undefined) return [];
+        const keys = parseSecretsKeyList(value);
+        if (keys === null) {
+          context.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: `must be up to ${PREVIOUS_SECRETS_KEYS_MAX} keys separated by commas, each 32 bytes written as 64 hexadecimal characters or as base64`,
+          });
+          return z.NEVER;
+        }
+        return keys;
+      }),
     /** How long a webhook receiver has to answer an attempt with a 2xx. */
     WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     /** The delay before a failed webhook attempt's first retry, doubling (with jitter) at each further one. */
@@ -114,6 +133,16 @@ const KNOWN = Object.keys(schema.shape) as (keyof Config)[];
 
 export class ConfigError extends Error {}
 
+/** Settings whose value is a secret: a malformed one is never repeated in the message (it may be a key with one typo). */
+const SECRET_SETTINGS = new Set(["SECRETS_KEY", "SECRETS_KEY_PREVIOUS"]);
+
+/** A value as an error message may show it: secrets hidden, a URL's password masked. */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return "(unset)";
+  if (SECRET_SETTINGS.has(name)) return `(hidden, ${value.length} characters)`;
+  return JSON.stringify(value.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@"));
+}
+
 /** Reads the known variables from `env`; a malformed value stops the start with a clear message. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const picked: Record<string, string> = {};
@@ -123,7 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`);
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}=${shownValue(String(issue.path[0]), picked[String(issue.path[0])])}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   return withWebhookSettings(parsed.data);

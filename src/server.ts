@@ -78,6 +78,7 @@ function redisProbe(redis: Redis, metrics: Metrics) {
 function webhookSettings(config: Config, metrics: Metrics, resolver: GatewayOptions["webhookResolver"]): WebhookSettings {
   return {
     secretsKey: resolveSecretsKey(config.SECRETS_KEY),
+    previousSecretsKeys: config.SECRETS_KEY_PREVIOUS,
     production: config.NODE_ENV === "production",
     allowPrivateUrls: config.WEBHOOK_ALLOW_PRIVATE_URLS,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,

@@ -175,6 +175,7 @@ describe("npm start", () => {
     ["REDIS_URL=localhost:6379", { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
     ["DEMO_TEAM=yes", { DEMO_TEAM: "yes" }, "DEMO_TEAM"],
     ["SECRETS_KEY=short", { SECRETS_KEY: "abc123" }, "SECRETS_KEY"],
+    ["SECRETS_KEY_PREVIOUS with a short key", { SECRETS_KEY_PREVIOUS: `${"a".repeat(64)},abc123` }, "SECRETS_KEY_PREVIOUS"],
     ["WEBHOOK_TIMEOUT_MS=soon", { WEBHOOK_TIMEOUT_MS: "soon" }, "WEBHOOK_TIMEOUT_MS"],
     ["WEBHOOK_LEASE_MS below the timeout", { WEBHOOK_LEASE_MS: "5000", WEBHOOK_TIMEOUT_MS: "10000" }, "WEBHOOK_LEASE_MS"],
   ])("%s stops the start with a message naming the variable", async (_what, bad, variable) => {
@@ -190,6 +191,19 @@ describe("npm start", () => {
     expect(finished.stdout).not.toMatch(/zv_live_/);
     // Stopped before doing anything: no database file was created.
     expect(existsSync(databaseFile)).toBe(false);
+  });
+
+  it("a malformed secret setting or a URL with a password: the message names the variable, never the secret", async () => {
+    const nearlyAKey = "c0ffee".repeat(10) + "abc"; // 63 hexadecimal characters: a key with a typo, nearly all of it secret
+    const settings: Record<string, string>[] = [{ SECRETS_KEY: nearlyAKey }, { SECRETS_KEY_PREVIOUS: nearlyAKey }, { REDIS_URL: `localhost://user:${nearlyAKey}@:x` }];
+    for (const bad of settings) {
+      const databaseFile = path.join(dir, `secret-${Object.keys(bad)[0]}`, "gateway.db");
+      const child = start({ PORT: String(await freePort()), DATABASE_URL: `file:${databaseFile}`, ...bad });
+      const finished = await child.waitForExit(START_TIMEOUT_MS);
+      expect(finished.code).toBe(1);
+      expect(finished.stderr).toMatch(new RegExp(`^\\s*${Object.keys(bad)[0]}=`, "m"));
+      expect(finished.stderr + finished.stdout).not.toContain("c0ffeec0ffee");
+    }
   });
 
   /** A message, not a stack trace: no "    at file:line:column" in the output (nor in a JSON log line's "stack"). */

@@ -11,6 +11,8 @@ import { SimulatedProvider } from "../services/delivery.ts";
 import { OPERATOR } from "../services/audit.ts";
 import { createServices } from "../services/index.ts";
 import { createInProcessBus } from "../events/inProcess.ts";
+import { WEBHOOKS_UNSERVED } from "../services/webhooks/index.ts";
+import { resolveSecretsKey } from "../services/webhooks/secrets.ts";
 
 const USAGE = `Operator CLI (honours DATABASE_URL)
 
@@ -20,13 +22,17 @@ const USAGE = `Operator CLI (honours DATABASE_URL)
   npm run admin -- create-main-account --team ID --name NAME
   npm run admin -- create-main-key --team ID [--name NAME] [--json]
   npm run admin -- purge [--now ISO-8601] [--json]
+  npm run admin -- reseal-secrets [--json]
 
 Amounts are whole cents (100000 is $1,000.00), at most ${MAX_CENTS}.
 purge --now takes a date that is not in the future: it purges what had passed
 its 14-day grace period by then (default: now).
+reseal-secrets seals every webhook signing secret again under SECRETS_KEY,
+opening those sealed under an earlier key with SECRETS_KEY_PREVIOUS (the last
+step of rotating SECRETS_KEY); it exits with 1 if a secret no key opens remains.
 `;
 
-const COMMANDS = ["create-team", "top-up", "list-teams", "create-main-account", "create-main-key", "purge"] as const;
+const COMMANDS = ["create-team", "top-up", "list-teams", "create-main-account", "create-main-key", "purge", "reseal-secrets"] as const;
 type Command = (typeof COMMANDS)[number];
 
 class UsageError extends Error {}
@@ -127,6 +133,8 @@ async function run(argv: string[]): Promise<void> {
     bus: createInProcessBus(),
     deliveryProvider: new SimulatedProvider(config.DELIVERY_STEP_MS),
     onBackgroundError: (error) => process.stderr.write(`${String(error)}\n`),
+    // Only resealing needs the secrets keys; the CLI never delivers webhooks (nothing starts the dispatcher).
+    webhooks: command === "reseal-secrets" ? { ...WEBHOOKS_UNSERVED, secretsKey: resolveSecretsKey(config.SECRETS_KEY), previousSecretsKeys: config.SECRETS_KEY_PREVIOUS } : undefined,
   });
   const print = (json: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
   try {
@@ -211,6 +219,13 @@ function prepare(command: Command, values: Record<string, unknown>): (context: C
         print({ purged: ids }, `Purged ${ids.length} sub-account(s) past their grace period.`);
       };
     }
+    case "reseal-secrets":
+      return async ({ services, print }) => {
+        const report = await services.webhooks.resealSecrets();
+        const unreadable = report.unreadable.length === 0 ? "" : `\n${report.unreadable.length} endpoint(s) have a signing secret that neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS opens; each needs rotateWebhookSecret:\n  ${report.unreadable.join("\n  ")}`;
+        print(report, `Resealed the secrets of ${report.resealed} webhook endpoint(s) under SECRETS_KEY; ${report.alreadyCurrent} already were.${unreadable}`);
+        if (report.unreadable.length > 0) process.exitCode = 1;
+      };
   }
 }
 

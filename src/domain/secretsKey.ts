@@ -12,3 +12,14 @@ export function parseSecretsKey(value: string): Buffer | null {
   const bytes = Buffer.from(text.replaceAll("-", "+").replaceAll("_", "/"), "base64");
   return bytes.length === SECRETS_KEY_BYTES ? bytes : null;
 }
+
+/** At most this many earlier keys (SECRETS_KEY_PREVIOUS): each one is tried on every secret that the current key does not open. */
+export const PREVIOUS_SECRETS_KEYS_MAX = 4;
+
+/** SECRETS_KEY_PREVIOUS: keys in SECRETS_KEY's format, separated by commas. Null when one of them is not a key, or there are too many. */
+export function parseSecretsKeyList(value: string): Buffer[] | null {
+  const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (parts.length > PREVIOUS_SECRETS_KEYS_MAX) return null;
+  const keys = parts.map(parseSecretsKey);
+  return keys.every((key): key is Buffer => key !== null) ? keys : null;
+}

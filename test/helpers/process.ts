@@ -14,7 +14,7 @@ export const START_ARGS = ["--import", "tsx", "src/main.ts"];
 /** The environment of a child process: this one's, minus the gateway's own variables, plus `overrides`. */
 export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ["NODE_ENV", "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "PURGE_INTERVAL_MS", "MAX_BODY_BYTES", "DEMO_TEAM", "RATE_LIMIT_RPS", "RATE_LIMIT_BURST", "REQUEST_TIMEOUT_MS", "CORS_ORIGINS"]) {
+  for (const name of ["NODE_ENV", "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "PURGE_INTERVAL_MS", "MAX_BODY_BYTES", "DEMO_TEAM", "RATE_LIMIT_RPS", "RATE_LIMIT_BURST", "REQUEST_TIMEOUT_MS", "CORS_ORIGINS", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS"]) {
     delete env[name];
   }
   return { ...env, ...overrides };

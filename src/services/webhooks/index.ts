@@ -3,6 +3,7 @@ import { WEBHOOK_RETENTION_MS, exponentialBackoff, type RetrySchedule } from "..
 import type { ServiceDeps } from "../deps.ts";
 import { WebhookDispatcher } from "./dispatcher.ts";
 import { WebhookEndpointsService } from "./endpoints.ts";
+import { resealWebhookSecrets, type ResealReport } from "./reseal.ts";
 import { SecretBox } from "./secrets.ts";
 import type { AttemptKind } from "./sender.ts";
 import { systemResolver, type Resolver } from "./urlSafety.ts";
@@ -18,6 +19,8 @@ import type { DeliveryState } from "../../db/webhookStore.ts";
 export interface WebhookSettings {
   /** SECRETS_KEY (or the generated key): null where webhooks are not served (the CLI). */
   secretsKey: Buffer | null;
+  /** SECRETS_KEY_PREVIOUS: earlier keys that still open the secrets sealed under them, until `reseal-secrets` has run. */
+  previousSecretsKeys?: readonly Buffer[];
   production: boolean;
   allowPrivateUrls: boolean;
   timeoutMs: number;
@@ -42,7 +45,7 @@ export const WEBHOOKS_UNSERVED: WebhookSettings = {
 };
 
 export function createWebhooksService(deps: ServiceDeps, store: WebhookStore, settings: WebhookSettings, onError: (error: unknown) => void) {
-  const box = settings.secretsKey ? new SecretBox(settings.secretsKey) : null;
+  const box = settings.secretsKey ? new SecretBox(settings.secretsKey, settings.previousSecretsKeys) : null;
   const schedule = settings.schedule ?? exponentialBackoff(settings.backoffBaseMs);
   const policy = { allowPrivate: settings.allowPrivateUrls, resolve: settings.resolver ?? systemResolver };
   const endpoints = new WebhookEndpointsService(deps, { box, urlPolicy: { ...policy, requireHttps: settings.production }, retryWindowMs: schedule.windowMs });
@@ -76,6 +79,11 @@ export function createWebhooksService(deps: ServiceDeps, store: WebhookStore, se
     dispatcher,
     /** Pending deliveries and the oldest waiting event, for the metrics. */
     backlog: () => store.backlog(),
+    /** Seals every stored signing secret under the current SECRETS_KEY (the operator's `reseal-secrets`). */
+    resealSecrets(): Promise<ResealReport> {
+      if (!box) throw new Error("no secrets key on this process");
+      return resealWebhookSecrets(deps.prisma, box);
+    },
     /** Removes settled events older than WEBHOOK_RETENTION_MS, with their deliveries and attempts; returns how many. */
     pruneHistory: (now: Date = deps.clock.now()) => pruneHistory(deps, now),
   };

@@ -21,14 +21,20 @@ const TAG_BYTES = 16;
 /**
  * Encrypts and decrypts stored secrets. Each ciphertext is bound to the row it
  * belongs to (`context`, authenticated as additional data): a ciphertext copied
- * into another endpoint's row does not decrypt.
+ * into another endpoint's row does not decrypt. Seals under the current key;
+ * opens under it or, while SECRETS_KEY is being rotated, under an earlier one
+ * (SECRETS_KEY_PREVIOUS): GCM's tag tells which key a ciphertext was sealed with.
  */
 export class SecretBox {
   readonly #key: Buffer;
+  readonly #previousKeys: readonly Buffer[];
 
-  constructor(key: Buffer) {
-    if (key.length !== SECRETS_KEY_BYTES) throw new Error(`the secrets key must be ${SECRETS_KEY_BYTES} bytes`);
+  constructor(key: Buffer, previousKeys: readonly Buffer[] = []) {
+    for (const each of [key, ...previousKeys]) {
+      if (each.length !== SECRETS_KEY_BYTES) throw new Error(`the secrets key must be ${SECRETS_KEY_BYTES} bytes`);
+    }
     this.#key = Buffer.from(key);
+    this.#previousKeys = previousKeys.filter((previous) => !previous.equals(key)).map((previous) => Buffer.from(previous));
   }
 
   /** `v1.<iv>.<tag>.<ciphertext>`, each part base64url. */
@@ -40,13 +46,43 @@ export class SecretBox {
     return [FORMAT, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === "string" ? part : part.toString("base64url"))).join(".");
   }
 
+  /** The secret; throws when no key of this box sealed it for this context. */
   open(sealed: string, context: string): string {
+    return this.#opened(sealed, context).plaintext;
+  }
+
+  /**
+   * The same secret sealed under the current key, or null when it already is;
+   * throws when no key of this box opens it.
+   */
+  resealed(sealed: string, context: string): string | null {
+    const { plaintext, underCurrentKey } = this.#opened(sealed, context);
+    return underCurrentKey ? null : this.seal(plaintext, context);
+  }
+
+  #opened(sealed: string, context: string): { plaintext: string; underCurrentKey: boolean } {
     const [format, iv, tag, ciphertext] = sealed.split(".");
     if (format !== FORMAT || iv === undefined || tag === undefined || ciphertext === undefined) throw new Error("not a sealed secret of this gateway");
-    const decipher = createDecipheriv("aes-256-gcm", this.#key, Buffer.from(iv, "base64url"), { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(context, "utf8"));
-    decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
+    const parts = { iv: Buffer.from(iv, "base64url"), tag: Buffer.from(tag, "base64url"), ciphertext: Buffer.from(ciphertext, "base64url") };
+    const current = openWith(this.#key, parts, context);
+    if (current !== null) return { plaintext: current, underCurrentKey: true };
+    for (const key of this.#previousKeys) {
+      const plaintext = openWith(key, parts, context);
+      if (plaintext !== null) return { plaintext, underCurrentKey: false };
+    }
+    throw new Error("the secret was sealed under a key this process does not have (SECRETS_KEY, SECRETS_KEY_PREVIOUS), or for another endpoint");
+  }
+}
+
+/** The plaintext, or null when `key` did not seal these parts for `context` (the tag does not verify). */
+function openWith(key: Buffer, parts: { iv: Buffer; tag: Buffer; ciphertext: Buffer }, context: string): string | null {
+  const decipher = createDecipheriv("aes-256-gcm", key, parts.iv, { authTagLength: TAG_BYTES });
+  decipher.setAAD(Buffer.from(context, "utf8"));
+  decipher.setAuthTag(parts.tag);
+  try {
+    return Buffer.concat([decipher.update(parts.ciphertext), decipher.final()]).toString("utf8");
+  } catch {
+    return null;
   }
 }
 
