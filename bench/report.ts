@@ -73,39 +73,60 @@ interface TargetRow {
   verdict: "met" | "missed" | "not measured";
 }
 
-export function renderReport(results: BenchResults, notes: string): string {
-  const { machine, settings } = results;
-  const find = (id: string) => results.measurements.find((measurement) => measurement.id === id);
-  const ratio = (a?: Measurement, b?: Measurement) => (a && b ? a.median.rps / b.median.rps : Number.NaN);
-  const lines: string[] = [];
-  const push = (...more: string[]) => lines.push(...more);
+/** The balance query's share of bare yoga, per database. */
+const BALANCE_TARGETS = { sqlite: 0.8, postgresql: 0.7 } as const;
 
+/** What every section of the report reads: the results, a measurement by id, ratios and the runs table. */
+interface ReportContext {
+  results: BenchResults;
+  settings: Settings;
+  machine: Machine;
+  find(id: string): Measurement | undefined;
+  ratio(a?: Measurement, b?: Measurement): number;
+  table(measurements: (Measurement | undefined)[]): string[];
+}
+
+type Push = (...more: string[]) => void;
+
+function reportContext(results: BenchResults): ReportContext {
+  const { settings } = results;
   const runCells = (measurement: Measurement) =>
     Array.from({ length: settings.runs }, (_, index) => {
       const run = measurement.runs[index];
       return run ? `${fixed(run.rps)} / ${ms(run.latencyMs.p50)} / ${ms(run.latencyMs.p99)}` : "";
     });
-  const table = (measurements: (Measurement | undefined)[]) => {
-    const present = measurements.filter((measurement): measurement is Measurement => measurement !== undefined);
-    if (present.length === 0) return ["_not measured in this run_", ""];
-    const runHeaders = Array.from({ length: settings.runs }, (_, index) => `run ${index + 1} (req/s / p50 / p99 ms)`);
-    return [
-      `| what | ${runHeaders.join(" | ")} | median req/s | median p50 ms | median p99 ms |`,
-      `|---|${runHeaders.map(() => "---").join("|")}|---|---|---|`,
-      ...present.map((m) => `| ${m.title} | ${runCells(m).join(" | ")} | **${fixed(m.median.rps)}** | ${ms(m.median.p50)} | ${ms(m.median.p99)} |`),
-      "",
-    ];
+  return {
+    results,
+    settings,
+    machine: results.machine,
+    find: (id) => results.measurements.find((measurement) => measurement.id === id),
+    ratio: (a, b) => (a && b ? a.median.rps / b.median.rps : Number.NaN),
+    table(measurements) {
+      const present = measurements.filter((measurement): measurement is Measurement => measurement !== undefined);
+      if (present.length === 0) return ["_not measured in this run_", ""];
+      const runHeaders = Array.from({ length: settings.runs }, (_, index) => `run ${index + 1} (req/s / p50 / p99 ms)`);
+      return [
+        `| what | ${runHeaders.join(" | ")} | median req/s | median p50 ms | median p99 ms |`,
+        `|---|${runHeaders.map(() => "---").join("|")}|---|---|---|`,
+        ...present.map((m) => `| ${m.title} | ${runCells(m).join(" | ")} | **${fixed(m.median.rps)}** | ${ms(m.median.p50)} | ${ms(m.median.p99)} |`),
+        "",
+      ];
+    },
   };
+}
+
+const violations = (measurement?: Measurement) => (measurement?.invariants ?? []).reduce((sum, check) => sum + check.violations, 0);
+
+/** Every target of the issue, measured or not, with its verdict. */
+function targetRows({ results, find, ratio }: ReportContext): TargetRow[] {
 
   const targets: TargetRow[] = [];
   const addTarget = (target: string, value: number, measured: string, met: (value: number) => boolean) =>
     targets.push(Number.isFinite(value) ? { target, measured, verdict: met(value) ? "met" : "missed" } : { target, measured: "-", verdict: "not measured" });
-  const BALANCE_TARGETS = { sqlite: 0.8, postgresql: 0.7 } as const;
   for (const database of ["sqlite", "postgresql"] as const) {
     const balanceRatio = ratio(find(`${database}.balance`), find(`${database}.bare`));
     addTarget(`balance query >= ${percent(BALANCE_TARGETS[database])} of bare yoga (${database})`, balanceRatio, percent(balanceRatio), (value) => value >= BALANCE_TARGETS[database]);
   }
-  const violations = (measurement?: Measurement) => (measurement?.invariants ?? []).reduce((sum, check) => sum + check.violations, 0);
   const sendsTarget = (id: string, label: string, floor: number, extra: (m: Measurement) => boolean = () => true) => {
     const measurement = find(id);
     addTarget(label, measurement?.median.rps ?? Number.NaN, measurement ? `${fixed(measurement.median.rps)}/s, ${violations(measurement)} violations` : "", (value) => value >= floor && violations(measurement) === 0 && extra(measurement!));
@@ -135,7 +156,11 @@ export function renderReport(results: BenchResults, notes: string): string {
     const report = find(`${database}.report`);
     addTarget(`one-year daily spend report over >= 1,000,000 ledger entries, p99 < 50 ms (${database})`, report?.median.p99 ?? Number.NaN, report ? `p99 ${ms(report.median.p99)} ms, ${report.invariants?.[0]?.charges ?? "?"} entries` : "", (value) => value < 50 && (report?.invariants?.[0]?.charges ?? 0) >= 1_000_000 && violations(report) === 0);
   }
+  return targets;
+}
 
+/** The title, and a warning when the figures are drafts or the machine was busy. */
+function headerSection({ results, settings, machine }: ReportContext, push: Push): void {
   push(
     "# Benchmarks",
     "",
@@ -149,7 +174,10 @@ export function renderReport(results: BenchResults, notes: string): string {
   if (machine.loadAverageAtStart > machine.cores * 0.5) {
     push(`> The machine was busy when the bench started (load average ${machine.loadAverageAtStart} on ${machine.cores} cores): the absolute figures are low; the ratios, measured in alternation, suffer less.`, "");
   }
+}
 
+/** The machine, the commands and how each process is started. */
+function setupSection({ settings, machine }: ReportContext, push: Push): void {
   push(
     "## Machine",
     "",
@@ -195,12 +223,22 @@ export function renderReport(results: BenchResults, notes: string): string {
       "Load comes from `tsx bench/load.ts <spec>` (autocannon), the raw-charge ceiling from `tsx bench/raw-charge.ts <spec>`, the subscribers from `tsx bench/fanout-client.ts <spec>`, " +
       "the raw WebSocket broadcast ceiling from `PORT=<free port> tsx bench/raw-broadcast.ts` (fired by `POST /fire` from bench/run.ts): each its own process.",
     "",
+  );
+}
+
+function targetsSection(context: ReportContext, push: Push): void {
+  push(
     "## Targets",
     "",
     "| target | measured | |",
     "|---|---|---|",
-    ...targets.map((row) => `| ${row.target} | ${row.measured} | ${row.verdict === "met" ? "met" : row.verdict === "missed" ? "**missed**" : "not measured"} |`),
+    ...targetRows(context).map((row) => `| ${row.target} | ${row.measured} | ${row.verdict === "met" ? "met" : row.verdict === "missed" ? "**missed**" : "not measured"} |`),
     "",
+  );
+}
+
+function balanceSection({ find, ratio, table }: ReportContext, push: Push): void {
+  push(
     "## 1. The balance query and the stack's ceiling",
     "",
     "`{ balance { balance currency isSubAccount totalSpent creditLimit remainingCredit } }` with a sub-account key, against a bare graphql-yoga server (`type Query { hello: String }`, constant resolver, same node:http stack, own process) under the same load shape, run in alternation.",
@@ -211,6 +249,9 @@ export function renderReport(results: BenchResults, notes: string): string {
     const value = ratio(find(`${database}.balance`), find(`${database}.bare`));
     if (Number.isFinite(value)) push(`- ${database}: balance / bare yoga = **${percent(value)}** (target ${percent(BALANCE_TARGETS[database])})`);
   }
+}
+
+function sendsSection({ results, settings, find, ratio, table }: ReportContext, push: Push): void {
   push(
     "",
     "## 2. Charged sendMessage and the database's ceiling",
@@ -240,6 +281,9 @@ export function renderReport(results: BenchResults, notes: string): string {
     push("", "Failed or refused requests:", "");
     for (const m of failures) push(`- ${m.title}: ${m.runs.map((run) => JSON.stringify({ ...run.failures, ...(run.errors ? { socketErrors: run.errors } : {}), ...(run.timeouts ? { timeouts: run.timeouts } : {}) })).join(", ")}`);
   }
+}
+
+function fanoutSection({ results }: ReportContext, push: Push): void {
   push(
     "",
     "## 3. Subscription fan-out",
@@ -266,6 +310,9 @@ export function renderReport(results: BenchResults, notes: string): string {
     );
   }
   push(...rawBroadcastLines(results));
+}
+
+function listingSqlSection({ results }: ReportContext, push: Push): void {
   push(
     "## 4. SQL statements per request: the 100-sub-account listing",
     "",
@@ -284,6 +331,10 @@ export function renderReport(results: BenchResults, notes: string): string {
     };
     push(`- **${count.database}: ${count.steadyRequest} statements** per request (first request of the key: ${count.firstRequest}):`, "", ...count.statements.map((sql) => `  1. \`${shorten(sql)}\``), "");
   }
+}
+
+function postgraphileSection({ find, ratio, table }: ReportContext, push: Push): void {
+  const listingRatio = ratio(find("postgresql.listing"), find("postgresql.postgraphile"));
   push(
     "## 5. The listing beside PostGraphile",
     "",
@@ -298,6 +349,9 @@ export function renderReport(results: BenchResults, notes: string): string {
     ...table([find("sqlite.listing"), find("postgresql.listing"), find("postgresql.postgraphile")]),
   );
   if (Number.isFinite(listingRatio)) push(`- ours / PostGraphile = **${percent(listingRatio)}** (target 100%)`, "");
+}
+
+function spendReportSection({ settings, find, table }: ReportContext, push: Push): void {
   push(
     "## 6. The spend report over a year",
     "",
@@ -310,6 +364,15 @@ export function renderReport(results: BenchResults, notes: string): string {
     "",
     ...table([find("sqlite.report"), find("postgresql.report")]),
   );
+}
+
+const SECTIONS = [headerSection, setupSection, targetsSection, balanceSection, sendsSection, fanoutSection, listingSqlSection, postgraphileSection, spendReportSection];
+
+export function renderReport(results: BenchResults, notes: string): string {
+  const context = reportContext(results);
+  const lines: string[] = [];
+  const push: Push = (...more) => void lines.push(...more);
+  for (const section of SECTIONS) section(context, push);
   push("## What holds it back and what would move it", "", notes.trim(), "");
   return `${lines.join("\n")}\n`;
 }
