@@ -97,7 +97,8 @@ export const dateTimeSchema = (message = DATE_TIME_FORMAT_MESSAGE) =>
 
 /** A date-time carried in a cursor: parseable and storable. */
 export function isCursorInstant(text: string): boolean {
-  return isStorableInstant(Date.parse(text));
+  const date = parseDateTime(text);
+  return date !== null && isStorableInstant(date.getTime());
 }
 
 /** Characters as a person counts them: Unicode code points (an emoji is one), not UTF-16 units. */
