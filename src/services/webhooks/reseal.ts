@@ -70,22 +70,18 @@ async function resealEndpoint(prisma: Db, box: SecretBox, first: StoredSecrets):
 
 /** The columns to write: those sealed under an earlier key, sealed again under the current one. */
 function resealedCiphertexts(box: SecretBox, stored: StoredSecrets): Partial<Omit<StoredSecrets, "id">> | "unreadable" {
-  let secretCiphertext: string | null;
-  try {
-    secretCiphertext = box.resealed(stored.secretCiphertext, stored.id);
-  } catch {
-    return "unreadable";
-  }
-  let previousSecretCiphertext: string | null = null;
-  if (stored.previousSecretCiphertext !== null) {
+  const resealed = (sealed: string) => {
     try {
-      previousSecretCiphertext = box.resealed(stored.previousSecretCiphertext, stored.id);
+      return box.resealed(sealed, stored.id);
     } catch {
-      previousSecretCiphertext = null;
+      return undefined;
     }
-  }
+  };
+  const secretCiphertext = resealed(stored.secretCiphertext);
+  if (secretCiphertext === undefined) return "unreadable";
+  const previousSecretCiphertext = stored.previousSecretCiphertext === null ? null : resealed(stored.previousSecretCiphertext);
   return {
     ...(secretCiphertext === null ? {} : { secretCiphertext }),
-    ...(previousSecretCiphertext === null ? {} : { previousSecretCiphertext }),
+    ...(previousSecretCiphertext ? { previousSecretCiphertext } : {}),
   };
 }
