@@ -16,7 +16,7 @@ import { finishFanoutClient, primeFanoutClient, startFanoutClient } from "./fano
 import { startGatewayProcess, graphqlOk, type GatewayProcess } from "./gateway.ts";
 import { openInspector } from "./lib/inspector.ts";
 import { redisPrefixRemovedAtEnd } from "./lib/redis.ts";
-import { ROOT, cleanUpOnSignals, onCleanup, runCleanups } from "./lib/proc.ts";
+import { ROOT, cleanUpOnSignals, onCleanup, runCleanups, threadCounters, type ThreadCounters } from "./lib/proc.ts";
 import { runLoad, type LoadSpec } from "./load.ts";
 import { SEND_INPUT, SEND_MUTATION } from "./load.ts";
 import { seedHistory } from "./history.ts";
@@ -46,7 +46,8 @@ const seconds = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
  * Which profiles to take (BENCH_PROFILE_ONLY=balance,sends,fanout,listing,report,pair; default all but pair).
  * `pair` (PostgreSQL only) starts two more instances sharing the database and Redis, and profiles the first
  * under sends spread over both, then under the same sends to it alone (the other up and idle), as
- * `npm run bench` measures two instances against one: the CPU per charge, module by module.
+ * `npm run bench` measures two instances against one: the CPU per charge, module by module, and the main
+ * thread's CPU and context switches per charge read from /proc in runs without the profiler.
  */
 const only = (process.env.BENCH_PROFILE_ONLY ?? "balance,sends,fanout,listing,report").split(",");
 const reportEntries = Number(process.env.BENCH_REPORT_ENTRIES ?? 1_000_000);
@@ -166,9 +167,13 @@ async function profilePair(databaseUrl: string, redisPrefix: string): Promise<st
     for (const run of runs) await runLoad({ label: "pair warm-up", urls: run.urls, connections: 50, duration: PAIR_WARMUP_SECONDS, send: { ...send, runId: `${send.runId}-warm-up-${run.name}` } });
     const measured = [];
     for (const run of runs) {
+      // Read from /proc during a run of its own: the profiler's sampling would add to the thread's CPU.
+      const before = threadCounters(first.nodePid);
+      const unprofiled = await runLoad({ label: `${run.name} (no profiler)`, urls: run.urls, connections: 50, duration: seconds, send: { ...send, runId: `${send.runId}-${run.name}-proc` } });
+      const mainThread = countersPerCharge(before, threadCounters(first.nodePid), unprofiled.ok * run.share);
       const { result, profile } = await profileDuringLoad(first, run.name, { urls: run.urls, connections: 50, send: { ...send, runId: `${send.runId}-${run.name}` } });
       const charges = result.ok * run.share;
-      measured.push({ ...run, result, charges, modules: selfTimeByModule(profile) });
+      measured.push({ ...run, result, charges, modules: selfTimeByModule(profile), unprofiled, mainThread });
     }
     return pairSummary(measured);
   } finally {
@@ -176,7 +181,29 @@ async function profilePair(databaseUrl: string, redisPrefix: string): Promise<st
   }
 }
 
-function pairSummary(measured: { title: string; result: { rps: number; ok: number }; charges: number; modules: Map<string, number> }[]): string {
+function switchesRow(name: string, a: number, b: number): string {
+  return `| ${name} | ${a.toFixed(3)} | ${b.toFixed(3)} | ${(a - b >= 0 ? "+" : "") + (a - b).toFixed(3)} |`;
+}
+
+/** The main thread's counters between two readings, per charge through the instance. */
+function countersPerCharge(before: ThreadCounters, after: ThreadCounters, charges: number): ThreadCounters {
+  return {
+    cpuMs: (after.cpuMs - before.cpuMs) / charges,
+    voluntarySwitches: (after.voluntarySwitches - before.voluntarySwitches) / charges,
+    involuntarySwitches: (after.involuntarySwitches - before.involuntarySwitches) / charges,
+  };
+}
+
+interface PairRun {
+  title: string;
+  result: { rps: number; ok: number };
+  charges: number;
+  modules: Map<string, number>;
+  unprofiled: { rps: number };
+  mainThread: ThreadCounters;
+}
+
+function pairSummary(measured: PairRun[]): string {
   const [both, alone] = measured as [(typeof measured)[0], (typeof measured)[0]];
   const perCharge = (run: typeof both, micros: number) => micros / run.charges;
   const total = (run: typeof both) => [...run.modules.values()].reduce((sum, value) => sum + value, 0);
@@ -195,6 +222,14 @@ function pairSummary(measured: { title: string; result: { rps: number; ok: numbe
     "|---|---|---|---|",
     row("**all**", perCharge(both, total(both)), perCharge(alone, total(alone))),
     ...names.map((name) => row(`\`${name}\``, perCharge(both, both.modules.get(name) ?? 0), perCharge(alone, alone.modules.get(name) ?? 0))),
+    "",
+    `The same main thread read from /proc (${seconds} s runs of their own, without the profiler: ${both.unprofiled.rps.toFixed(0)} and ${alone.unprofiled.rps.toFixed(0)} sends/s), per charge it answered:`,
+    "",
+    "| reading | two instances | one instance | difference |",
+    "|---|---|---|---|",
+    row("CPU, µs (user + system)", both.mainThread.cpuMs * 1000, alone.mainThread.cpuMs * 1000),
+    switchesRow("voluntary context switches (the thread waited: nothing to do)", both.mainThread.voluntarySwitches, alone.mainThread.voluntarySwitches),
+    switchesRow("involuntary context switches (its core taken away)", both.mainThread.involuntarySwitches, alone.mainThread.involuntarySwitches),
     "",
   ].join("\n");
 }

@@ -267,3 +267,26 @@ export function rssKib(pid: number): number {
   if (!match) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]);
 }
+
+export interface ThreadCounters {
+  /** CPU time (user + system) in milliseconds. */
+  cpuMs: number;
+  /** Times the thread gave up its core because it had nothing to do (it waited: epoll, a lock, I/O). */
+  voluntarySwitches: number;
+  /** Times the scheduler took its core away while it still had work. */
+  involuntarySwitches: number;
+}
+
+/** /proc readings of one thread: the main thread of a process is the task whose id is the process id. */
+export function threadCounters(pid: number, tid = pid): ThreadCounters {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+  const count = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(status)?.[1] ?? NaN);
+  // utime and stime (fields 14 and 15 of proc(5)) are in clock ticks of USER_HZ, 100 per second on Linux.
+  return {
+    cpuMs: (Number(fields[11]) + Number(fields[12])) * 10,
+    voluntarySwitches: count("voluntary_ctxt_switches"),
+    involuntarySwitches: count("nonvoluntary_ctxt_switches"),
+  };
+}
