@@ -132,6 +132,14 @@ describe(`group commit in the charge store (${TEST_PROVIDER})`, () => {
     const after = gw.db.charges.chargeBatches;
     expect(after.items - before.items).toBe(burst.length);
     expect(after.batches - before.batches).toBeLessThan(burst.length);
+    // The daily totals add up every stored charge of the batch, several of them to the same row.
+    const daily = await gw.db.prisma.spendDaily.findMany({ where: { teamId: team.teamId }, orderBy: { amount: "asc" } });
+    expect(daily.map((row) => [row.accountId, row.messages, row.segments, Number(row.amount)])).toEqual([
+      [limited.id, 3, 3, 300],
+      [open.id, 3, 3, 700],
+    ]);
+    const teamDaily = await gw.db.prisma.teamSpendDaily.findMany({ where: { teamId: team.teamId } });
+    expect(teamDaily.map((row) => [row.channel, row.messages, row.segments, Number(row.amount)])).toEqual([["sms", 6, 6, 1000]]);
     await checkInvariants(gw.db, team.teamId);
   });
 

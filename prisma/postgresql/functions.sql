@@ -92,6 +92,13 @@ DECLARE
     v_account RECORD;
     v_alerts JSONB;
     v_count INTEGER;
+    -- The batch's daily totals, one element per (account, channel, day) and per (day, channel), written once
+    -- at the end: a batch of one team's charges mostly adds to the same few rows.
+    v_daily_keys TEXT[] := '{}'; v_daily_accounts TEXT[] := '{}'; v_daily_channels TEXT[] := '{}'; v_daily_days TEXT[] := '{}';
+    v_daily_messages INTEGER[] := '{}'; v_daily_segments INTEGER[] := '{}'; v_daily_amounts BIGINT[] := '{}';
+    v_team_daily_keys TEXT[] := '{}'; v_team_daily_days TEXT[] := '{}'; v_team_daily_channels TEXT[] := '{}';
+    v_team_daily_messages INTEGER[] := '{}'; v_team_daily_segments INTEGER[] := '{}'; v_team_daily_amounts BIGINT[] := '{}';
+    v_at INTEGER;
 BEGIN
     SELECT "balance", "lowBalanceThreshold", "alertCount" INTO v_team FROM "Team" WHERE "id" = p_team_id FOR UPDATE;
     v_team_found := FOUND;
@@ -162,16 +169,27 @@ BEGIN
                 v_account."creditLimit", v_account."budgetAmount", CASE WHEN v_account."budgetAmount" IS NOT NULL THEN v_account."periodSpent" END,
                 v_account."chargeCount", v_now);
 
-        INSERT INTO "SpendDaily" ("teamId", "accountId", "channel", "day", "messages", "segments", "amount")
-        VALUES (p_team_id, p_account_ids[i], p_channels[i], p_days[i], 1, p_segments[i], v_cost)
-        ON CONFLICT ("accountId", "channel", "day") DO UPDATE
-           SET "messages" = "SpendDaily"."messages" + 1, "segments" = "SpendDaily"."segments" + EXCLUDED."segments",
-               "amount" = "SpendDaily"."amount" + EXCLUDED."amount";
-        INSERT INTO "TeamSpendDaily" ("teamId", "day", "channel", "messages", "segments", "amount")
-        VALUES (p_team_id, p_days[i], p_channels[i], 1, p_segments[i], v_cost)
-        ON CONFLICT ("teamId", "day", "channel") DO UPDATE
-           SET "messages" = "TeamSpendDaily"."messages" + 1, "segments" = "TeamSpendDaily"."segments" + EXCLUDED."segments",
-               "amount" = "TeamSpendDaily"."amount" + EXCLUDED."amount";
+        v_at := array_position(v_daily_keys, p_account_ids[i] || ' ' || p_channels[i] || ' ' || p_days[i]);
+        IF v_at IS NULL THEN
+            v_daily_keys := v_daily_keys || (p_account_ids[i] || ' ' || p_channels[i] || ' ' || p_days[i]);
+            v_daily_accounts := v_daily_accounts || p_account_ids[i]; v_daily_channels := v_daily_channels || p_channels[i];
+            v_daily_days := v_daily_days || p_days[i]; v_daily_messages := v_daily_messages || 1;
+            v_daily_segments := v_daily_segments || p_segments[i]; v_daily_amounts := v_daily_amounts || v_cost;
+        ELSE
+            v_daily_messages[v_at] := v_daily_messages[v_at] + 1; v_daily_segments[v_at] := v_daily_segments[v_at] + p_segments[i];
+            v_daily_amounts[v_at] := v_daily_amounts[v_at] + v_cost;
+        END IF;
+        v_at := array_position(v_team_daily_keys, p_days[i] || ' ' || p_channels[i]);
+        IF v_at IS NULL THEN
+            v_team_daily_keys := v_team_daily_keys || (p_days[i] || ' ' || p_channels[i]);
+            v_team_daily_days := v_team_daily_days || p_days[i]; v_team_daily_channels := v_team_daily_channels || p_channels[i];
+            v_team_daily_messages := v_team_daily_messages || 1; v_team_daily_segments := v_team_daily_segments || p_segments[i];
+            v_team_daily_amounts := v_team_daily_amounts || v_cost;
+        ELSE
+            v_team_daily_messages[v_at] := v_team_daily_messages[v_at] + 1;
+            v_team_daily_segments[v_at] := v_team_daily_segments[v_at] + p_segments[i];
+            v_team_daily_amounts[v_at] := v_team_daily_amounts[v_at] + v_cost;
+        END IF;
 
         v_alerts := '[]'::JSONB;
         v_count := 0;
@@ -202,6 +220,20 @@ BEGIN
 
     IF v_team_changed_at IS NOT NULL THEN
         UPDATE "Team" SET "balance" = v_balance, "alertCount" = v_alert_count, "updatedAt" = v_team_changed_at WHERE "id" = p_team_id;
+        INSERT INTO "SpendDaily" ("teamId", "accountId", "channel", "day", "messages", "segments", "amount")
+        SELECT p_team_id, d.account_id, d.channel, d.day, d.messages, d.segments, d.amount
+          FROM unnest(v_daily_accounts, v_daily_channels, v_daily_days, v_daily_messages, v_daily_segments, v_daily_amounts)
+               AS d(account_id, channel, day, messages, segments, amount)
+        ON CONFLICT ("accountId", "channel", "day") DO UPDATE
+           SET "messages" = "SpendDaily"."messages" + EXCLUDED."messages", "segments" = "SpendDaily"."segments" + EXCLUDED."segments",
+               "amount" = "SpendDaily"."amount" + EXCLUDED."amount";
+        INSERT INTO "TeamSpendDaily" ("teamId", "day", "channel", "messages", "segments", "amount")
+        SELECT p_team_id, d.day, d.channel, d.messages, d.segments, d.amount
+          FROM unnest(v_team_daily_days, v_team_daily_channels, v_team_daily_messages, v_team_daily_segments, v_team_daily_amounts)
+               AS d(day, channel, messages, segments, amount)
+        ON CONFLICT ("teamId", "day", "channel") DO UPDATE
+           SET "messages" = "TeamSpendDaily"."messages" + EXCLUDED."messages", "segments" = "TeamSpendDaily"."segments" + EXCLUDED."segments",
+               "amount" = "TeamSpendDaily"."amount" + EXCLUDED."amount";
     END IF;
 END;
 $$;
