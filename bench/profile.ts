@@ -181,8 +181,9 @@ async function profilePair(databaseUrl: string, redisPrefix: string): Promise<st
   }
 }
 
-function switchesRow(name: string, a: number, b: number): string {
-  return `| ${name} | ${a.toFixed(3)} | ${b.toFixed(3)} | ${(a - b >= 0 ? "+" : "") + (a - b).toFixed(3)} |`;
+/** A table row: the two figures and their difference, with `digits` decimals. */
+function differenceRow(name: string, a: number, b: number, digits = 1): string {
+  return `| ${name} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(a - b >= 0 ? "+" : "") + (a - b).toFixed(digits)} |`;
 }
 
 /** The main thread's counters between two readings, per charge through the instance. */
@@ -210,7 +211,6 @@ function pairSummary(measured: PairRun[]): string {
   const names = [...new Set([...both.modules.keys(), ...alone.modules.keys()])]
     .sort((a, b) => perCharge(both, both.modules.get(b) ?? 0) - perCharge(both, both.modules.get(a) ?? 0))
     .slice(0, 25);
-  const row = (name: string, a: number, b: number) => `| ${name} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(a - b >= 0 ? "+" : "") + (a - b).toFixed(1)} |`;
   return [
     "## sends: two instances against one, the CPU per charge of the profiled instance",
     "",
@@ -220,16 +220,16 @@ function pairSummary(measured: PairRun[]): string {
     "",
     "| module | two instances | one instance | difference |",
     "|---|---|---|---|",
-    row("**all**", perCharge(both, total(both)), perCharge(alone, total(alone))),
-    ...names.map((name) => row(`\`${name}\``, perCharge(both, both.modules.get(name) ?? 0), perCharge(alone, alone.modules.get(name) ?? 0))),
+    differenceRow("**all**", perCharge(both, total(both)), perCharge(alone, total(alone))),
+    ...names.map((name) => differenceRow(`\`${name}\``, perCharge(both, both.modules.get(name) ?? 0), perCharge(alone, alone.modules.get(name) ?? 0))),
     "",
     `The same main thread read from /proc (${seconds} s runs of their own, without the profiler: ${both.unprofiled.rps.toFixed(0)} and ${alone.unprofiled.rps.toFixed(0)} sends/s), per charge it answered:`,
     "",
     "| reading | two instances | one instance | difference |",
     "|---|---|---|---|",
-    row("CPU, µs (user + system)", both.mainThread.cpuMs * 1000, alone.mainThread.cpuMs * 1000),
-    switchesRow("voluntary context switches (the thread waited: nothing to do)", both.mainThread.voluntarySwitches, alone.mainThread.voluntarySwitches),
-    switchesRow("involuntary context switches (its core taken away)", both.mainThread.involuntarySwitches, alone.mainThread.involuntarySwitches),
+    differenceRow("CPU, µs (user + system)", both.mainThread.cpuMs * 1000, alone.mainThread.cpuMs * 1000),
+    differenceRow("voluntary context switches (the thread waited: nothing to do)", both.mainThread.voluntarySwitches, alone.mainThread.voluntarySwitches, 3),
+    differenceRow("involuntary context switches (its core taken away)", both.mainThread.involuntarySwitches, alone.mainThread.involuntarySwitches, 3),
     "",
   ].join("\n");
 }

@@ -92,12 +92,10 @@ DECLARE
     v_account RECORD;
     v_alerts JSONB;
     v_count INTEGER;
-    -- The batch's daily totals, one element per (account, channel, day) and per (day, channel), written once
-    -- at the end: a batch of one team's charges mostly adds to the same few rows.
+    -- The batch's daily totals, one element per (account, channel, day), written once at the end (the team's
+    -- rows summed from them): a batch of one team's charges mostly adds to the same few rows.
     v_daily_keys TEXT[] := '{}'; v_daily_accounts TEXT[] := '{}'; v_daily_channels TEXT[] := '{}'; v_daily_days TEXT[] := '{}';
     v_daily_messages INTEGER[] := '{}'; v_daily_segments INTEGER[] := '{}'; v_daily_amounts BIGINT[] := '{}';
-    v_team_daily_keys TEXT[] := '{}'; v_team_daily_days TEXT[] := '{}'; v_team_daily_channels TEXT[] := '{}';
-    v_team_daily_messages INTEGER[] := '{}'; v_team_daily_segments INTEGER[] := '{}'; v_team_daily_amounts BIGINT[] := '{}';
     v_at INTEGER;
 BEGIN
     SELECT "balance", "lowBalanceThreshold", "alertCount" INTO v_team FROM "Team" WHERE "id" = p_team_id FOR UPDATE;
@@ -179,17 +177,6 @@ BEGIN
             v_daily_messages[v_at] := v_daily_messages[v_at] + 1; v_daily_segments[v_at] := v_daily_segments[v_at] + p_segments[i];
             v_daily_amounts[v_at] := v_daily_amounts[v_at] + v_cost;
         END IF;
-        v_at := array_position(v_team_daily_keys, p_days[i] || ' ' || p_channels[i]);
-        IF v_at IS NULL THEN
-            v_team_daily_keys := v_team_daily_keys || (p_days[i] || ' ' || p_channels[i]);
-            v_team_daily_days := v_team_daily_days || p_days[i]; v_team_daily_channels := v_team_daily_channels || p_channels[i];
-            v_team_daily_messages := v_team_daily_messages || 1; v_team_daily_segments := v_team_daily_segments || p_segments[i];
-            v_team_daily_amounts := v_team_daily_amounts || v_cost;
-        ELSE
-            v_team_daily_messages[v_at] := v_team_daily_messages[v_at] + 1;
-            v_team_daily_segments[v_at] := v_team_daily_segments[v_at] + p_segments[i];
-            v_team_daily_amounts[v_at] := v_team_daily_amounts[v_at] + v_cost;
-        END IF;
 
         v_alerts := '[]'::JSONB;
         v_count := 0;
@@ -228,9 +215,10 @@ BEGIN
            SET "messages" = "SpendDaily"."messages" + EXCLUDED."messages", "segments" = "SpendDaily"."segments" + EXCLUDED."segments",
                "amount" = "SpendDaily"."amount" + EXCLUDED."amount";
         INSERT INTO "TeamSpendDaily" ("teamId", "day", "channel", "messages", "segments", "amount")
-        SELECT p_team_id, d.day, d.channel, d.messages, d.segments, d.amount
-          FROM unnest(v_team_daily_days, v_team_daily_channels, v_team_daily_messages, v_team_daily_segments, v_team_daily_amounts)
+        SELECT p_team_id, d.day, d.channel, SUM(d.messages), SUM(d.segments), SUM(d.amount)
+          FROM unnest(v_daily_days, v_daily_channels, v_daily_messages, v_daily_segments, v_daily_amounts)
                AS d(day, channel, messages, segments, amount)
+         GROUP BY d.day, d.channel
         ON CONFLICT ("teamId", "day", "channel") DO UPDATE
            SET "messages" = "TeamSpendDaily"."messages" + EXCLUDED."messages", "segments" = "TeamSpendDaily"."segments" + EXCLUDED."segments",
                "amount" = "TeamSpendDaily"."amount" + EXCLUDED."amount";
